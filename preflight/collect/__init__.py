@@ -1,0 +1,144 @@
+"""Collect: the only place that touches the network, files or processes.
+
+`collect(inventory, options)` turns an inventory into a `Facts` snapshot. Every node is probed
+concurrently and every probe has its own timeout; the whole run sits under one deadline, so an
+unreachable node costs one timeout, not one per probe. What the deadline cuts off stays `None`
+(not attempted), which rules report as unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+import time
+from dataclasses import dataclass
+
+from preflight import __version__
+from preflight.collect import amqp
+from preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port
+from preflight.facts import (
+    AmqpServer,
+    Facts,
+    InventorySummary,
+    NodeFacts,
+    Observation,
+    Origin,
+    PortCheck,
+    ProbeError,
+    View,
+)
+from preflight.inventory import Inventory, NodeSpec
+from preflight.outcomes import ProbeFailure, TimedOut
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    timeout: float
+    deadline: float
+    management: bool = False  # the inventory has management API credentials
+
+    @classmethod
+    def of(cls, inv: Inventory, timeout: float | None = None, deadline: float | None = None) -> CollectOptions:
+        return cls(
+            timeout=timeout if timeout is not None else inv.cluster.probe_timeout,
+            deadline=deadline if deadline is not None else inv.cluster.deadline,
+            management=inv.management is not None,
+        )
+
+
+async def collect_amqp(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
+    """Connect to the AMQP port (that is the port check) and read Connection.Start on it."""
+    what = f"{spec.target}:{spec.amqp_port}"
+    t0 = time.perf_counter()
+    try:
+        reader, writer, latency = await open_connection(spec.target, spec.amqp_port, opts.timeout)
+    except ProbeFailure as failure:
+        elapsed = (time.perf_counter() - t0) * 1000
+        facts.ports["amqp"] = port_failure("amqp", spec.amqp_port, failure, elapsed)
+        facts.amqp = Observation[AmqpServer](error=ProbeError.of(failure), latency_ms=round(elapsed, 2))
+        return
+    check = PortCheck(role="amqp", port=spec.amqp_port, status="open", latency_ms=round(latency, 2))
+    facts.ports["amqp"] = check
+    try:
+        async with asyncio.timeout(opts.timeout):
+            server = await amqp.read_connection_start(reader, writer, what)
+    except (ProbeFailure, TimeoutError) as exc:
+        problem = exc if isinstance(exc, ProbeFailure) else _silent(what)
+        check.speaks_protocol, check.protocol_detail = False, problem.detail
+        facts.amqp = Observation[AmqpServer](
+            error=ProbeError.of(problem), latency_ms=round((time.perf_counter() - t0) * 1000, 2)
+        )
+    else:
+        check.speaks_protocol = True
+        facts.amqp = Observation[AmqpServer](
+            value=server, latency_ms=round((time.perf_counter() - t0) * 1000, 2)
+        )
+    finally:
+        await close_quietly(writer)
+
+
+def _silent(what: str) -> ProbeFailure:
+    return TimedOut(f"{what}: accepted the connection but sent nothing back (not an AMQP listener?)")
+
+
+async def collect_ports(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
+    """Bare connect checks for ports that no protocol probe of this run dials."""
+    wanted: list[tuple[str, int]] = [("epmd", spec.epmd_port)]
+    if opts.management:
+        wanted.append(("management", spec.management_port))
+    if spec.amqps_port:
+        wanted.append(("amqps", spec.amqps_port))
+    if spec.dist_port:
+        wanted.append(("dist", spec.dist_port))
+    results = await asyncio.gather(
+        *(probe_port(spec.target, port, role, opts.timeout) for role, port in wanted)  # type: ignore[arg-type]
+    )
+    for check in results:
+        facts.ports[check.role] = check
+
+
+async def collect_node(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
+    await asyncio.gather(collect_amqp(spec, facts, opts), collect_ports(spec, facts, opts))
+
+
+def _origin_node(inv: Inventory, hostname: str, fqdn: str | None) -> str | None:
+    names = {hostname, hostname.split(".")[0]} | ({fqdn} if fqdn else set())
+    names -= {"localhost", "localhost.localdomain"}
+    return next((n.name for n in inv.nodes if n.host in names), None)
+
+
+async def _fqdn(hostname: str, timeout: float) -> str | None:
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.to_thread(socket.getfqdn, hostname)
+    except TimeoutError:
+        return None
+
+
+async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    hostname = socket.gethostname()
+    nodes = {spec.name: NodeFacts(name=spec.name, target=spec.target) for spec in inv.nodes}
+    tasks = [asyncio.create_task(collect_node(spec, nodes[spec.name], opts)) for spec in inv.nodes]
+    fqdn_task = asyncio.create_task(_fqdn(hostname, opts.timeout))
+    done, pending = await asyncio.wait([*tasks, fqdn_task], timeout=opts.deadline)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    fqdn = fqdn_task.result() if fqdn_task in done else None
+    origin = Origin(
+        hostname=hostname,
+        fqdn=fqdn,
+        node=_origin_node(inv, hostname, fqdn),
+        collected_at=started,
+        duration_ms=round((time.perf_counter() - t0) * 1000, 1),
+        deadline_reached=bool(pending),
+    )
+    return View(origin=origin, nodes=nodes)
+
+
+def collect(inv: Inventory, opts: CollectOptions) -> Facts:
+    view = asyncio.run(collect_view(inv, opts))
+    return Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=[view])

@@ -1,0 +1,284 @@
+"""The rule engine: registry, selection, and turning rule results into a Report.
+
+A rule is a pure function from `Facts` to results, registered with `@rule(...)` in its family's
+module under `rules/`. It yields `Fail`, `Pass`, `Unknown` or `Skip` per node (or `node=None` for
+the whole cluster); the engine turns them into findings and per-check statuses, applies waivers
+and never lets a rule's exception escape: a crashing rule is reported as `unknown`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from preflight.facts import Facts
+from preflight.inventory import Waiver
+from preflight.report import (
+    SEVERITIES,
+    CheckResult,
+    CheckStatus,
+    Finding,
+    Report,
+    Severity,
+    Summary,
+    severity_rank,
+)
+
+Family = Literal[
+    "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster"
+]
+FAMILIES: tuple[str, ...] = (
+    "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster"
+)
+
+
+@dataclass(frozen=True)
+class Fail:
+    node: str | None
+    message: str
+    subject: str = ""
+    remediation: str | None = None  # the rule's generic remediation when None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    severity: Severity | None = None  # the rule's default severity when None
+
+
+@dataclass(frozen=True)
+class Pass:
+    node: str | None
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Unknown:
+    node: str | None
+    reason: str
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Skip:
+    node: str | None
+    reason: str
+    subject: str = ""
+
+
+Result = Fail | Pass | Unknown | Skip
+RuleFunc = Callable[[Facts], Iterable[Result]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    slug: str
+    family: Family
+    severity: Severity
+    title: str
+    rationale: str
+    remediation: str
+    check: RuleFunc
+
+    def explain(self) -> str:
+        return (
+            f"{self.id} {self.slug} ({self.family}, default severity {self.severity})\n"
+            f"{self.title}\n\nWhy:\n{self.rationale}\n\nFix:\n{self.remediation}\n"
+        )
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def rule(
+    *,
+    id: str,
+    slug: str,
+    family: Family,
+    severity: Severity,
+    title: str,
+    rationale: str,
+    remediation: str,
+) -> Callable[[RuleFunc], RuleFunc]:
+    """Register a rule function. Ids and slugs are unique and stable: users' configs name them."""
+
+    def register(func: RuleFunc) -> RuleFunc:
+        if id in REGISTRY or any(r.slug == slug for r in REGISTRY.values()):
+            raise ValueError(f"duplicate rule {id} / {slug}")
+        REGISTRY[id] = Rule(id, slug, family, severity, title.strip(), _dedent(rationale),
+                            _dedent(remediation), func)
+        return func
+
+    return register
+
+
+def _dedent(text: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(text).strip()
+
+
+def all_rules() -> list[Rule]:
+    import rules  # noqa: F401  (registers every family)
+
+    return sorted(REGISTRY.values(), key=lambda r: r.id)
+
+
+class SelectionError(ValueError):
+    """An unknown rule id, slug or family in --select / --ignore / a waiver."""
+
+
+def _matches(token: str, r: Rule) -> bool:
+    t = token.strip()
+    return (
+        t.upper() == "ALL"
+        or t.upper() == r.id
+        or t.lower() == r.slug
+        or t.lower() == r.family
+        or (t.isalpha() and r.id.startswith(t.upper()))
+    )
+
+
+def resolve_token(token: str, rules_: list[Rule]) -> list[Rule]:
+    matched = [r for r in rules_ if _matches(token, r)]
+    if not matched:
+        raise SelectionError(f"unknown rule, slug or family {token!r} (see `preflight rules`)")
+    return matched
+
+
+def select_rules(select: Iterable[str], ignore: Iterable[str]) -> list[Rule]:
+    """ruff-style selection: by id, id prefix (e.g. PORT), slug or family; ALL selects everything."""
+    rules_ = all_rules()
+    chosen = rules_
+    sel = [t for s in select for t in s.split(",") if t.strip()]
+    ign = [t for s in ignore for t in s.split(",") if t.strip()]
+    if sel:
+        ids = {r.id for t in sel for r in resolve_token(t, rules_)}
+        chosen = [r for r in rules_ if r.id in ids]
+    if ign:
+        dropped = {r.id for t in ign for r in resolve_token(t, rules_)}
+        chosen = [r for r in chosen if r.id not in dropped]
+    return chosen
+
+
+def validate_waivers(waivers: list[Waiver], source: str) -> list[str]:
+    rules_ = all_rules()
+    problems = []
+    for i, w in enumerate(waivers):
+        try:
+            resolve_token(w.rule, rules_)
+        except SelectionError:
+            problems.append(f"{source}: waivers[{i}].rule: unknown rule, slug or family {w.rule!r}")
+    return problems
+
+
+_STATUS_ORDER: dict[CheckStatus, int] = {"skipped": 0, "pass": 1, "unknown": 2, "fail": 3}
+
+
+def _active_waiver(waivers: list[Waiver], r: Rule, node: str | None, today: dt.date) -> Waiver | None:
+    for w in waivers:
+        if w.expires >= today and _matches(w.rule, r) and (w.node is None or w.node == node):
+            return w
+    return None
+
+
+def _expired_waiver_findings(waivers: list[Waiver], today: dt.date) -> Iterator[Finding]:
+    for w in waivers:
+        if w.expires < today:
+            yield Finding(
+                rule="WAIVER001",
+                slug="waiver-expired",
+                family="cluster",
+                severity="warning",
+                node=w.node,
+                subject=f"waiver:{w.rule}",
+                message=(
+                    f"waiver for {w.rule!r}{' on ' + w.node if w.node else ''} expired on "
+                    f"{w.expires.isoformat()} and no longer applies (reason was: {w.reason})"
+                ),
+                remediation="Fix the finding it covered, or renew the waiver with a new `expires` date.",
+                evidence={"rule": w.rule, "expires": w.expires.isoformat()},
+            )
+
+
+def _on(node: str | None) -> str:
+    return f" for {node}" if node else ""
+
+
+def _run_one(r: Rule, facts: Facts) -> list[Result]:
+    try:
+        return list(r.check(facts))
+    except Exception as exc:  # a broken rule must not sink the report, nor pass silently
+        return [Unknown(None, f"the rule failed internally ({type(exc).__name__}); please report it")]
+
+
+def run_rules(
+    facts: Facts,
+    rules_: list[Rule],
+    *,
+    waivers: list[Waiver] | None = None,
+    unknown_severity: Severity = "error",
+    started_at: dt.datetime | None = None,
+    collect_ms: float = 0.0,
+    today: dt.date | None = None,
+) -> Report:
+    t0 = time.perf_counter()
+    waivers = waivers or []
+    today = today or dt.date.today()
+    findings: list[Finding] = []
+    checks: dict[tuple[str, str | None], CheckResult] = {}
+    for r in rules_:
+        for res in _run_one(r, facts):
+            key = (r.id, res.node)
+            status: CheckStatus
+            reason = None
+            if isinstance(res, Fail):
+                status = "fail"
+                findings.append(
+                    Finding(
+                        rule=r.id, slug=r.slug, family=r.family,
+                        severity=res.severity or r.severity, node=res.node,
+                        subject=res.subject, message=res.message,
+                        remediation=res.remediation or r.remediation, evidence=res.evidence,
+                    )
+                )
+            elif isinstance(res, Unknown):
+                status, reason = "unknown", res.reason
+                findings.append(
+                    Finding(
+                        rule=r.id, slug=r.slug, family=r.family, severity=unknown_severity,
+                        node=res.node, subject=res.subject or "unknown", outcome="unknown",
+                        message=f"{r.slug} could not be checked{_on(res.node)}: {res.reason}",
+                        remediation="Make the missing fact observable (see the reason), then run again.",
+                    )
+                )
+            elif isinstance(res, Skip):
+                status, reason = "skipped", res.reason
+            else:
+                status = "pass"
+            prev = checks.get(key)
+            if prev is None or _STATUS_ORDER[status] > _STATUS_ORDER[prev.status]:
+                checks[key] = CheckResult(rule=r.id, slug=r.slug, family=r.family, node=res.node,
+                                          status=status, reason=reason)
+    for i, f in enumerate(findings):
+        w = _active_waiver(waivers, REGISTRY[f.rule], f.node, today)
+        if w is not None:
+            findings[i] = f.model_copy(update={"waived": True, "waiver_reason": w.reason})
+    findings.extend(_expired_waiver_findings(waivers, today))
+    findings.sort(key=lambda f: (-severity_rank(f.severity), f.node or "", f.rule, f.subject))
+    return Report.build(
+        cluster=facts.inventory.cluster,
+        inventory=facts.inventory.source,
+        started_at=started_at or dt.datetime.now(dt.UTC),
+        findings=findings,
+        checks=sorted(checks.values(), key=lambda c: (c.rule, c.node or "")),
+        collect_ms=collect_ms,
+        rules_ms=(time.perf_counter() - t0) * 1000,
+        origins=[v.origin.hostname for v in facts.views],
+    )
+
+
+__all__ = [
+    "FAMILIES", "REGISTRY", "SEVERITIES", "Fail", "Family", "Pass", "Rule", "SelectionError", "Skip",
+    "Summary", "Unknown", "all_rules", "rule", "run_rules", "select_rules", "validate_waivers",
+]

@@ -1,0 +1,224 @@
+"""The inventory: which cluster to check, how to reach it, and what the operator expects of it.
+
+Loaded from TOML (`tomllib`) and/or node names on the command line, validated by pydantic.
+Every problem becomes one line naming the file, the key and the reason (`InventoryError`), so the
+CLI can print them and exit 2 without a traceback. Secrets (the management password) are read
+here, held as `SecretStr` and never serialised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+PASSWORD_ENV = "PREFLIGHT_MGMT_PASSWORD"  # noqa: S105 (the variable name, not a password)
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+_NODE_NAME = re.compile(r"^[A-Za-z0-9_\-]+@[A-Za-z0-9_\-.]+$")
+
+
+class InventoryError(Exception):
+    """A configuration problem; `problems` holds one human line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClusterSection(_Strict):
+    name: str = "rabbitmq"
+    probe_timeout: float = Field(default=2.0, gt=0, le=120)
+    deadline: float = Field(default=15.0, gt=0, le=3600)
+    cookie_file: Path | None = None
+
+
+class ManagementSection(_Strict):
+    user: str = Field(min_length=1)
+    password_file: Path | None = None
+    scheme: Literal["http", "https"] = "http"
+    verify_tls: bool = True
+    password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
+
+class NodeSpec(_Strict):
+    name: str
+    address: str | None = None
+    amqp_port: Port = 5672
+    amqps_port: Port | None = None
+    management_port: Port = 15672
+    dist_port: Port | None = None
+    epmd_port: Port = 4369
+    type: Literal["disc", "ram"] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _prefix_at_host(cls, value: str) -> str:
+        if not _NODE_NAME.match(value):
+            raise ValueError(f"must look like prefix@host, as rabbitmqctl shows it (got {value!r})")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.name.split("@", 1)[1]
+
+    @property
+    def target(self) -> str:
+        """Where probes connect: the explicit address, else the node's host part."""
+        return self.address or self.host
+
+
+class ExpectSection(_Strict):
+    rabbitmq: str | None = None
+    erlang: str | None = None
+    replicated: list[str] = Field(default_factory=list)
+
+    @field_validator("rabbitmq")
+    @classmethod
+    def _series(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+\.\d+(\.\d+)?", value):
+            raise ValueError(f"must be a version series like \"3.13\" (got {value!r})")
+        return value
+
+    @field_validator("replicated")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
+        return value
+
+
+class Waiver(_Strict):
+    rule: str = Field(min_length=1)
+    node: str | None = None
+    reason: str = Field(min_length=1)
+    expires: dt.date
+
+
+class Inventory(_Strict):
+    source: str = Field(default="<command line>", exclude=True)
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
+    management: ManagementSection | None = None
+    nodes: list[NodeSpec] = Field(min_length=1)
+    expect: ExpectSection = Field(default_factory=ExpectSection)
+    waivers: list[Waiver] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Inventory:
+        seen: set[str] = set()
+        for node in self.nodes:
+            if node.name in seen:
+                raise ValueError(f"node {node.name!r} is listed twice")
+            seen.add(node.name)
+        return self
+
+    def node(self, name: str) -> NodeSpec | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _format_validation(source: str, exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = _location(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: {loc}: {msg}")
+    return lines
+
+
+def _read_password(section: ManagementSection, source: str, base: Path) -> ManagementSection:
+    if section.password_file is not None:
+        path = section.password_file if section.password_file.is_absolute() else base / section.password_file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InventoryError(
+                [f"{source}: management.password_file: cannot read {path}: {exc.strerror}"]
+            ) from None
+        password = text.rstrip("\r\n")
+    elif PASSWORD_ENV in os.environ:
+        password = os.environ[PASSWORD_ENV]
+    else:
+        raise InventoryError(
+            [f"{source}: management: no password: set management.password_file or {PASSWORD_ENV}"]
+        )
+    return section.model_copy(update={"password": SecretStr(password)})
+
+
+def parse_inventory(data: dict[str, object], source: str, base: Path | None = None) -> Inventory:
+    """Validate a decoded TOML document; raise InventoryError with one line per problem."""
+    if "management" in data and isinstance(data["management"], dict) and "password" in data["management"]:
+        raise InventoryError(
+            [f"{source}: management.password: do not write the password in the inventory; "
+             f"use management.password_file or {PASSWORD_ENV}"]
+        )
+    try:
+        inv = Inventory.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise InventoryError(_format_validation(source, exc)) from None
+    if inv.management is not None:
+        inv = inv.model_copy(
+            update={"management": _read_password(inv.management, source, base or Path.cwd())}
+        )
+    return inv
+
+
+def load_inventory(path: Path) -> Inventory:
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InventoryError([f"{source}: cannot read inventory: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InventoryError([f"{source}: not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InventoryError([f"{source}: invalid TOML: {exc}"]) from None
+    return parse_inventory(data, source, path.parent)
+
+
+def inventory_from_names(names: list[str], base: Inventory | None = None) -> Inventory:
+    """Node names given on the command line: added to the inventory, or forming one on their own."""
+    existing = [] if base is None else [n.model_dump() for n in base.nodes]
+    known = {n["name"] for n in existing}
+    nodes = existing + [{"name": name} for name in names if name not in known]
+    data: dict[str, object] = {"nodes": nodes}
+    if base is not None:
+        data = {**base.model_dump(exclude={"nodes"}), "nodes": nodes}
+    source = base.source if base is not None else "<command line>"
+    try:
+        inv = Inventory.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        raise InventoryError(_format_validation(source, exc)) from None
+    if base is not None and base.management is not None:
+        inv = inv.model_copy(update={"management": base.management})
+    return inv

@@ -1,0 +1,68 @@
+"""Text renderer for people: grouped by node, most severe first, every finding with its fix.
+
+Colour only when asked (the CLI asks when stdout is a TTY and NO_COLOR is unset).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from itertools import groupby
+
+from preflight.render import RenderContext
+from preflight.report import Finding, Report, severity_rank
+
+_COLORS = {"critical": "1;35", "error": "1;31", "warning": "1;33", "info": "36", "unknown": "1;34"}
+
+
+def _paint(text: str, code: str, on: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if on else text
+
+
+def _label(f: Finding, color: bool) -> str:
+    label = f.severity.upper() + (" (unknown)" if f.outcome == "unknown" else "")
+    key = "unknown" if f.outcome == "unknown" else f.severity
+    return _paint(f"{label:<9}", _COLORS[key], color)
+
+
+def _finding_lines(f: Finding, color: bool) -> list[str]:
+    waived = f"  [waived: {f.waiver_reason}]" if f.waived else ""
+    head = f"  {_label(f, color)} {f.rule} {f.slug}{waived}"
+    body = textwrap.wrap(f.message, width=100, initial_indent="      ", subsequent_indent="      ")
+    fix = textwrap.wrap(f.remediation, width=100, initial_indent="      fix: ",
+                        subsequent_indent="           ")
+    return [head, *body, *fix]
+
+
+def render(report: Report, ctx: RenderContext) -> str:
+    color = ctx.color
+    out = [
+        f"preflight {report.tool.version} — cluster {report.cluster!r} ({report.inventory}), "
+        f"checked from {', '.join(report.origins) or '?'} in {report.duration_ms / 1000:.2f} s",
+        "",
+    ]
+    ordered = sorted(report.findings, key=lambda f: (f.node is None, f.node or ""))
+    for node, group in groupby(ordered, key=lambda f: f.node):
+        items = sorted(group, key=lambda f: (f.waived, -severity_rank(f.severity), f.rule))
+        out.append(_paint(node or "cluster-wide", "1", color))
+        for f in items:
+            out.extend(_finding_lines(f, color))
+        out.append("")
+    if not report.findings:
+        out += ["No findings.", ""]
+    s, c = report.summary, report.summary.checks
+    out.append(
+        f"Findings: {s.critical} critical, {s.error} error, {s.warning} warning, {s.info} info"
+        f"{f', {s.waived} waived' if s.waived else ''}. "
+        f"Checks: {c.pass_} pass, {c.fail} fail, {c.unknown} unknown, {c.skipped} skipped."
+    )
+    skipped = sorted({ch.reason for ch in report.checks if ch.status == "skipped" and ch.reason})
+    if skipped:
+        out.append("Skipped because: " + "; ".join(skipped[:5]) + ("; …" if len(skipped) > 5 else ""))
+    failing = report.failing(ctx.fail_on)
+    verdict = (
+        _paint(f"FAIL: {len(failing)} finding(s) at or above {ctx.fail_on}", _COLORS["error"], color)
+        if failing
+        else _paint(f"PASS: nothing at or above {ctx.fail_on}", "1;32", color)
+    )
+    out.append(verdict)
+    return "\n".join(out) + "\n"

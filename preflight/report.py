@@ -1,0 +1,144 @@
+"""The Report: findings, the status of every check, a summary and timings.
+
+Renderers only format a Report and the exit-code policy only reads it. The JSON shape is a public
+contract (`preflight.report/v1`, documented in the README): add fields, never rename them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from preflight import __version__
+
+REPORT_SCHEMA: Literal["preflight.report/v1"] = "preflight.report/v1"
+
+Severity = Literal["info", "warning", "error", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error", "critical")
+CheckStatus = Literal["pass", "fail", "unknown", "skipped"]
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def severity_rank(severity: Severity) -> int:
+    return SEVERITIES.index(severity)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Finding(_Model):
+    rule: str
+    slug: str
+    family: str
+    severity: Severity
+    node: str | None
+    subject: str = ""
+    message: str
+    remediation: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    waived: bool = False
+    waiver_reason: str | None = None
+    outcome: Literal["fail", "unknown"] = "fail"
+
+    @property
+    def identity(self) -> str:
+        """Stable across runs: rule + node + subject, never the message text."""
+        return f"{self.rule}|{self.node or '-'}|{self.subject}"
+
+
+class CheckResult(_Model):
+    rule: str
+    slug: str
+    family: str
+    node: str | None
+    status: CheckStatus
+    reason: str | None = None
+
+
+class CheckCounts(_Model):
+    pass_: int = Field(default=0, alias="pass")
+    fail: int = 0
+    unknown: int = 0
+    skipped: int = 0
+
+
+class Summary(_Model):
+    critical: int = 0
+    error: int = 0
+    warning: int = 0
+    info: int = 0
+    waived: int = 0
+    checks: CheckCounts = Field(default_factory=CheckCounts)
+
+
+class Tool(_Model):
+    name: str = "rabbitmq-preflight"
+    version: str = __version__
+
+
+class Timings(_Model):
+    collect_ms: float = 0.0
+    rules_ms: float = 0.0
+
+
+class Report(_Model):
+    schema_: Literal["preflight.report/v1"] = Field(default=REPORT_SCHEMA, alias="schema")
+    tool: Tool = Field(default_factory=Tool)
+    started_at: dt.datetime
+    duration_ms: float
+    cluster: str
+    inventory: str
+    origins: list[str] = Field(default_factory=list)
+    summary: Summary
+    timings: Timings = Field(default_factory=Timings)
+    findings: list[Finding]
+    checks: list[CheckResult]
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        cluster: str,
+        inventory: str,
+        started_at: dt.datetime,
+        findings: list[Finding],
+        checks: list[CheckResult],
+        collect_ms: float,
+        rules_ms: float,
+        origins: list[str],
+    ) -> Report:
+        summary = Summary()
+        for f in findings:
+            if f.waived:
+                summary.waived += 1
+            else:
+                setattr(summary, f.severity, getattr(summary, f.severity) + 1)
+        for c in checks:
+            attr = "pass_" if c.status == "pass" else c.status
+            setattr(summary.checks, attr, getattr(summary.checks, attr) + 1)
+        return cls(
+            started_at=started_at,
+            duration_ms=round(collect_ms + rules_ms, 1),
+            cluster=cluster,
+            inventory=inventory,
+            origins=origins,
+            summary=summary,
+            timings=Timings(collect_ms=round(collect_ms, 1), rules_ms=round(rules_ms, 1)),
+            findings=findings,
+            checks=checks,
+        )
+
+    def failing(self, fail_on: Severity) -> list[Finding]:
+        """Findings that fail the gate: not waived, at or above `fail_on`."""
+        floor = severity_rank(fail_on)
+        return [f for f in self.findings if not f.waived and severity_rank(f.severity) >= floor]
+
+    def exit_code(self, fail_on: Severity) -> int:
+        return EXIT_FINDINGS if self.failing(fail_on) else EXIT_OK
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)

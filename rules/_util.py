@@ -1,0 +1,18 @@
+"""Small helpers shared by rule families (reading facts, never doing I/O)."""
+
+from __future__ import annotations
+
+from preflight.facts import Facts, NodeFacts, Origin
+
+
+def node_views(facts: Facts) -> list[tuple[str, Origin, NodeFacts]]:
+    """(node name, where it was observed from, what was observed) for every view and node."""
+    return [(name, view.origin, nf) for view in facts.views for name, nf in view.nodes.items()]
+
+
+def origin_label(origin: Origin) -> str:
+    return origin.node or origin.hostname
+
+
+def multi_view(facts: Facts) -> bool:
+    return len(facts.views) > 1

@@ -1,0 +1,183 @@
+"""Family `port`: can the ports a cluster needs be reached, and do they speak their protocol?
+
+Every node needs 4369 (epmd) and its distribution port reachable from every peer and CLI host,
+and 5672/5671 from clients; 15672 when the management API is used. A refused port means nothing
+listens (service down); a timeout means a firewall drops the packets. Facts: `PortCheck`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from preflight.engine import Fail, Pass, Result, Skip, rule
+from preflight.facts import Facts, NodeFacts, Origin, PortCheck
+from rules._util import multi_view, node_views, origin_label
+
+ROLE_NAMES = {
+    "epmd": "epmd (Erlang port mapper)",
+    "dist": "Erlang distribution (inter-node)",
+    "amqp": "AMQP",
+    "amqps": "AMQP over TLS",
+    "management": "management HTTP API",
+}
+
+
+def _subject(check: PortCheck, origin: Origin, facts: Facts) -> str:
+    base = f"tcp/{check.port} ({check.role})"
+    return f"{base} from {origin_label(origin)}" if multi_view(facts) else base
+
+
+def _port_rule(
+    facts: Facts, statuses: set[str], make: Callable[[str, Origin, NodeFacts, PortCheck], Fail]
+) -> Iterator[Result]:
+    for node, origin, nf in node_views(facts):
+        if not nf.ports:
+            yield Skip(node, "no port was probed")
+            continue
+        bad = [c for c in nf.ports.values() if c.status in statuses]
+        for check in bad:
+            yield make(node, origin, nf, check)
+        if not bad:
+            yield Pass(node)
+
+
+def _host_of(node: str) -> str:
+    return node.split("@", 1)[1]
+
+
+@rule(
+    id="PORT001",
+    slug="port-refused",
+    family="port",
+    severity="error",
+    title="A required port refuses connections",
+    rationale="""
+        A refused connection means the host answered but nothing listens on the port: the node
+        (or epmd) is stopped, crashed, or listens on another port or interface. Peers and clients
+        cannot connect until it listens.
+    """,
+    remediation="""
+        Start the node (`systemctl start rabbitmq-server`) and check its log; if it runs, check the
+        listener settings (`listeners.tcp.default`, `management.tcp.port`, `RABBITMQ_DIST_PORT`).
+    """,
+)
+def port_refused(facts: Facts) -> Iterator[Result]:
+    def make(node: str, origin: Origin, nf: NodeFacts, check: PortCheck) -> Fail:
+        epmd = nf.ports.get("epmd")
+        node_down = check.role != "epmd" and epmd is not None and epmd.status == "open"
+        hint = (
+            " — epmd answers, so the host is up but the RabbitMQ node is not running"
+            if node_down
+            else " — nothing is listening there"
+        )
+        return Fail(
+            node, subject=_subject(check, origin, facts),
+            message=f"{node}: tcp/{check.port} ({ROLE_NAMES[check.role]}) on {nf.target} refused the "
+            f"connection from {origin_label(origin)}{hint}",
+            remediation=(
+                f"On {_host_of(node)}: `systemctl start rabbitmq-server` (or `rabbitmqctl start_app`), "
+                f"then `journalctl -u rabbitmq-server` / /var/log/rabbitmq/ if it does not stay up; "
+                f"check that it listens: `ss -ltnp 'sport = :{check.port}'`."
+            ),
+            evidence={"port": check.port, "role": check.role, "status": check.status,
+                      "target": nf.target, "from": origin_label(origin)},
+        )
+
+    yield from _port_rule(facts, {"refused"}, make)
+
+
+@rule(
+    id="PORT002",
+    slug="port-filtered",
+    family="port",
+    severity="error",
+    title="A required port is filtered (connection attempts time out)",
+    rationale="""
+        A connect attempt that gets no answer at all means packets are dropped on the way: a host
+        firewall (iptables/nftables/ufw/firewalld) or a network ACL. RabbitMQ nodes then fail to
+        cluster with `timeout` errors after long waits.
+    """,
+    remediation="Open the port on the node's firewall for the peers and CLI hosts that need it.",
+)
+def port_filtered(facts: Facts) -> Iterator[Result]:
+    def make(node: str, origin: Origin, nf: NodeFacts, check: PortCheck) -> Fail:
+        src = origin_label(origin)
+        return Fail(
+            node, subject=_subject(check, origin, facts),
+            message=f"{node}: tcp/{check.port} ({ROLE_NAMES[check.role]}) on {nf.target} did not answer "
+            f"within {check.latency_ms or 0:.0f} ms from {src} — filtered by a firewall",
+            remediation=(
+                f"On {_host_of(node)}, allow inbound tcp/{check.port} from {src} (and every other "
+                f"cluster node): `ufw allow proto tcp from <{src} address> to any port {check.port}` or "
+                f"`iptables -I INPUT -p tcp --dport {check.port} -s <{src} address> -j ACCEPT`; "
+                "also check cloud security groups between the hosts."
+            ),
+            evidence={"port": check.port, "role": check.role, "status": check.status,
+                      "target": nf.target, "from": src, "waited_ms": check.latency_ms},
+        )
+
+    yield from _port_rule(facts, {"timeout"}, make)
+
+
+@rule(
+    id="PORT003",
+    slug="port-unreachable",
+    family="port",
+    severity="error",
+    title="A node's host cannot be reached at all",
+    rationale="""
+        The host address does not resolve, or there is no route to it (ICMP unreachable). No port
+        of the node can be tested from here.
+    """,
+    remediation="Check the node's address in the inventory, the routing and the name resolution.",
+)
+def port_unreachable(facts: Facts) -> Iterator[Result]:
+    def make(node: str, origin: Origin, nf: NodeFacts, check: PortCheck) -> Fail:
+        return Fail(
+            node, subject=_subject(check, origin, facts),
+            message=f"{node}: tcp/{check.port} ({ROLE_NAMES[check.role]}) on {nf.target} cannot be "
+            f"reached from {origin_label(origin)}: {check.detail or check.status}",
+            remediation=(
+                f"Check that {nf.target} is the right address for {node} (inventory `address`), that "
+                f"it resolves (`getent hosts {nf.target}`) and is routed (`ip route get {nf.target}`)."
+            ),
+            evidence={"port": check.port, "role": check.role, "status": check.status, "target": nf.target},
+        )
+
+    yield from _port_rule(facts, {"unresolvable", "unreachable"}, make)
+
+
+@rule(
+    id="PORT004",
+    slug="port-wrong-protocol",
+    family="port",
+    severity="error",
+    title="A port is open but does not speak its protocol",
+    rationale="""
+        Something listens on the port, but it is not the expected service: another program took
+        the port, a proxy or load balancer answers, or TLS is expected where plain TCP was used.
+        Clients and peers will fail with protocol errors.
+    """,
+    remediation="Find the process that owns the port (`ss -ltnp`) and move it or RabbitMQ.",
+)
+def port_wrong_protocol(facts: Facts) -> Iterator[Result]:
+    for node, origin, nf in node_views(facts):
+        tested = [c for c in nf.ports.values() if c.speaks_protocol is not None]
+        if not tested:
+            yield Skip(node, "no protocol was tested on an open port")
+            continue
+        bad = [c for c in tested if c.speaks_protocol is False]
+        for check in bad:
+            yield Fail(
+                node, subject=_subject(check, origin, facts),
+                message=f"{node}: tcp/{check.port} on {nf.target} is open but does not speak "
+                f"{ROLE_NAMES[check.role]}: {check.protocol_detail}",
+                remediation=(
+                    f"On {_host_of(node)}: `ss -ltnp 'sport = :{check.port}'` shows which process owns "
+                    f"tcp/{check.port}; stop it or move RabbitMQ's {check.role} listener, and check the "
+                    "inventory's port for this node."
+                ),
+                evidence={"port": check.port, "role": check.role, "detail": check.protocol_detail},
+            )
+        if not bad:
+            yield Pass(node)
