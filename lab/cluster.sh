@@ -12,6 +12,8 @@
 # `exec HOST CMD` enters all three with nsenter. See lab/README.md; `lab/cluster.sh help` for commands.
 #
 # The script never takes /tmp/preflight-lab.lock: callers (the test-suite) hold it around their use.
+# A && B || die ... is meant as written: die when any step fails.
+# shellcheck disable=SC2015
 set -u -o pipefail
 
 ME=lab/cluster.sh
@@ -20,8 +22,8 @@ NET=198.18.0                                   # a /24 of the benchmarking range
 BR=pflab0                                      # root-side bridge, $NET.1
 VETH=pfl-                                      # root-side veth prefix: pfl-rabbitN
 CHAIN=PFLAB-FAULT                              # iptables chain (filter/INPUT) for faults, per host
-COOKIE=${PREFLIGHT_LAB_COOKIE:-PREFLIGHTLABCOOKIE-LABONLY-0001}
-BAD_COOKIE=${PREFLIGHT_LAB_BAD_COOKIE:-WRONGCOOKIE-PREFLIGHT-LAB-9999}
+COOKIE=${PREFLIGHT_LAB_COOKIE:-PREFLIGHT-LAB-COOKIE-LABONLY-001}
+BAD_COOKIE=${PREFLIGHT_LAB_BAD_COOKIE:-WRONG-COOKIE-PREFLIGHT-LAB-99999}
 BOOT_TIMEOUT=${PREFLIGHT_LAB_BOOT_TIMEOUT:-180}
 MAX_HOSTS=88                                   # 198.18.0.11 .. .98; .99 is the default "wrong" address
 WRONG_IP=$NET.99
@@ -164,21 +166,21 @@ wait_running() { # wait_running HOST [TIMEOUT]: until the node's management API 
   log "$h: node not running after ${t}s; see $(hdir "$h")/var-log-rabbitmq/"; return 1
 }
 kill_node() { # SIGTERM (graceful stop of the VM), SIGKILL after 30 s
-  local h=$1 p i
+  local h=$1 p
   p=$(node_pid "$h"); [ -n "$p" ] || return 0
   kill -TERM "$p" 2>/dev/null
-  for i in $(seq 1 60); do [ -d "/proc/$p" ] || return 0; sleep 0.5; done
+  for _ in $(seq 1 60); do [ -d "/proc/$p" ] || return 0; sleep 0.5; done
   log "$h: SIGKILL $p"; kill -KILL "$p" 2>/dev/null; sleep 0.5
 }
 stop_node() { # the operator way (rabbitmqctl stop); SIGTERM if the node cannot be stopped so
-  local h=$1 p i
+  local h=$1 p
   p=$(node_pid "$h"); [ -n "$p" ] || return 0
   if api_up "$h" 1; then
     hexec "$h" timeout 60 env LC_ALL=C.UTF-8 rabbitmqctl -q stop >/dev/null 2>&1 || kill -TERM "$p" 2>/dev/null
   else # still booting (e.g. waiting for Mnesia tables): `rabbitmqctl stop` could block
     kill -TERM "$p" 2>/dev/null
   fi
-  for i in $(seq 1 60); do [ -d "/proc/$p" ] || return 0; sleep 0.5; done
+  for _ in $(seq 1 60); do [ -d "/proc/$p" ] || return 0; sleep 0.5; done
   kill_node "$h"
 }
 app_stopped() { # VM up, app stopped (not booting)
@@ -200,10 +202,10 @@ set_type() { # set_type HOST disc|ram
   ctl_logged "$1" stop_app && ctl_logged "$1" change_cluster_node_type "$2" && ctl_logged "$1" start_app
 }
 join_to() { # join_to HOST SEEDHOST: stop_app, reset, join_cluster [--ram], start_app
-  local h=$1 s=$2 ram=()
-  ram_wanted "$h" && ram=(--ram)
+  local h=$1 s=$2 flag=()
+  ram_wanted "$h" && flag=(--ram)
   ctl_logged "$h" stop_app && ctl_logged "$h" reset &&
-    ctl_logged "$h" join_cluster "${ram[@]}" "$(node_of "$s")" && ctl_logged "$h" start_app
+    ctl_logged "$h" join_cluster "${flag[@]}" "$(node_of "$s")" && ctl_logged "$h" start_app
 }
 
 # ---------------------------------------------------------------------------------------------- health
@@ -249,7 +251,7 @@ require_tools() {
   echo "$ME: missing: ${missing[*]}; install with: apt-get install -y ${pkgs[*]}" >&2; exit 2
 }
 check_config() {
-  case $LAB in /?*/*|/tmp/?*) ;; *) die "PREFLIGHT_LAB_BASE must be an absolute path below a top-level dir: '$LAB'" ;; esac
+  case $LAB in /?*/?*) ;; *) die "PREFLIGHT_LAB_BASE must be an absolute path below a top-level dir: '$LAB'" ;; esac
   case $LAB in *[[:space:]\"\\]*) die "PREFLIGHT_LAB_BASE must not contain spaces, quotes or backslashes" ;; esac
   local c
   for c in "$COOKIE" "$BAD_COOKIE"; do
@@ -294,6 +296,7 @@ EOF
   hnet "$h" iptables -w -N "$CHAIN" && hnet "$h" iptables -w -I INPUT -j "$CHAIN" || return 1
 
   touch "$LAB/ns/$h.mnt" "$LAB/ns/$h.uts" || return 1
+  # shellcheck disable=SC2016  # the script gets its values as arguments
   unshare --mount="$LAB/ns/$h.mnt" --uts="$LAB/ns/$h.uts" --propagation private \
     /bin/sh -ec '
       h=$1 d=$2 lab=$3
@@ -391,20 +394,20 @@ cmd_up() {
 
 # ------------------------------------------------------------------------------------------------ down
 cmd_down() {
-  local t0 h p i left
+  local t0 h p left
   t0=$(now)
   if [ ! -e "$LAB/$MARK" ] && ! ip link show "$BR" >/dev/null 2>&1; then
     echo "down: no lab to remove"; return 0
   fi
   for h in $(hosts_list); do p=$(node_pid "$h"); [ -z "$p" ] || kill -TERM "$p" 2>/dev/null; done
-  for i in $(seq 1 20); do   # nodes stop gracefully within a few seconds; the data goes away anyway
+  for _ in $(seq 1 20); do   # nodes stop gracefully within a few seconds; the data goes away anyway
     left=0
     for h in $(hosts_list); do [ -z "$(node_pid "$h")" ] || left=1; done
     [ $left = 0 ] && break
     sleep 0.25
   done
   for h in $(hosts_list); do for p in $(ns_pids "$h"); do kill -TERM "$p" 2>/dev/null; done; done
-  for i in $(seq 1 20); do
+  for _ in $(seq 1 20); do
     left=0
     for h in $(hosts_list); do [ -z "$(ns_pids "$h")" ] || left=1; done
     [ $left = 0 ] && break
@@ -451,11 +454,13 @@ cmd_heal() {
     fi
   done
   # nodes that are down start together (a stopped disc node may wait for its peers' tables)
+  local started=" "
   for h in $(hosts_list); do
     [ -n "$(node_pid "$h")" ] && continue
-    log "heal: $h: starting the node"; start_node "$h"
+    log "heal: $h: starting the node"; start_node "$h"; started+="$h "
   done
   for h in $(hosts_list); do
+    case $started in *" $h "*) continue ;; esac
     api_up "$h" 1 && continue
     if app_stopped "$h"; then log "heal: $h: start_app"; ctl_logged "$h" start_app || rc=1; fi
   done

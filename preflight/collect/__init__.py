@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from preflight import __version__
@@ -34,17 +35,32 @@ from preflight.outcomes import ProbeFailure, TimedOut
 
 @dataclass(frozen=True)
 class CollectOptions:
+    """How to collect. Holds the inventory (with its SecretStr password); never serialised."""
+
+    inventory: Inventory
     timeout: float
     deadline: float
-    management: bool = False  # the inventory has management API credentials
+    no_handshake: bool = False  # skip the Erlang distribution handshake (it logs on rejection)
+
+    @property
+    def management(self) -> bool:
+        """The inventory gives management API credentials."""
+        return self.inventory.management is not None
 
     @classmethod
-    def of(cls, inv: Inventory, timeout: float | None = None, deadline: float | None = None) -> CollectOptions:
+    def of(
+        cls, inv: Inventory, timeout: float | None = None, deadline: float | None = None, **extra: bool
+    ) -> CollectOptions:
         return cls(
+            inventory=inv,
             timeout=timeout if timeout is not None else inv.cluster.probe_timeout,
             deadline=deadline if deadline is not None else inv.cluster.deadline,
-            management=inv.management is not None,
+            **extra,
         )
+
+
+NodeCollector = Callable[[NodeSpec, NodeFacts, CollectOptions], Awaitable[None]]
+ViewCollector = Callable[[View, CollectOptions], Awaitable[None]]
 
 
 async def collect_amqp(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
@@ -98,8 +114,16 @@ async def collect_ports(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) 
         facts.ports[check.role] = check
 
 
+# Every source of per-node facts, run concurrently for each node. A collector fills its own
+# fields of NodeFacts and orders its own dependent steps (e.g. EPMD before the handshake).
+NODE_COLLECTORS: list[NodeCollector] = [collect_amqp, collect_ports]
+
+# Sources of facts about the cluster or the local host, run concurrently with the node probes.
+VIEW_COLLECTORS: list[ViewCollector] = []
+
+
 async def collect_node(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
-    await asyncio.gather(collect_amqp(spec, facts, opts), collect_ports(spec, facts, opts))
+    await asyncio.gather(*(c(spec, facts, opts) for c in NODE_COLLECTORS))
 
 
 def _origin_node(inv: Inventory, hostname: str, fqdn: str | None) -> str | None:
@@ -120,25 +144,22 @@ async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     hostname = socket.gethostname()
+    fqdn = await _fqdn(hostname, min(opts.timeout, 1.0))
     nodes = {spec.name: NodeFacts(name=spec.name, target=spec.target) for spec in inv.nodes}
+    origin = Origin(hostname=hostname, fqdn=fqdn, node=_origin_node(inv, hostname, fqdn), collected_at=started)
+    view = View(origin=origin, nodes=nodes)
     tasks = [asyncio.create_task(collect_node(spec, nodes[spec.name], opts)) for spec in inv.nodes]
-    fqdn_task = asyncio.create_task(_fqdn(hostname, opts.timeout))
-    done, pending = await asyncio.wait([*tasks, fqdn_task], timeout=opts.deadline)
+    tasks += [asyncio.create_task(c(view, opts)) for c in VIEW_COLLECTORS]
+    _, pending = await asyncio.wait(tasks, timeout=opts.deadline)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    fqdn = fqdn_task.result() if fqdn_task in done else None
-    origin = Origin(
-        hostname=hostname,
-        fqdn=fqdn,
-        node=_origin_node(inv, hostname, fqdn),
-        collected_at=started,
-        duration_ms=round((time.perf_counter() - t0) * 1000, 1),
-        deadline_reached=bool(pending),
-    )
-    return View(origin=origin, nodes=nodes)
+    origin.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
+    origin.deadline_reached = bool(pending)
+    return view
 
 
 def collect(inv: Inventory, opts: CollectOptions) -> Facts:
+    """Probe everything the inventory names, from this host, under the deadline."""
     view = asyncio.run(collect_view(inv, opts))
     return Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=[view])
