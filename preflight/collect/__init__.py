@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 
 from preflight import __version__
@@ -59,8 +59,8 @@ class CollectOptions:
         )
 
 
-NodeCollector = Callable[[NodeSpec, NodeFacts, CollectOptions], Awaitable[None]]
-ViewCollector = Callable[[View, CollectOptions], Awaitable[None]]
+NodeCollector = Callable[[NodeSpec, NodeFacts, CollectOptions], Coroutine[object, object, None]]
+ViewCollector = Callable[[View, CollectOptions], Coroutine[object, object, None]]
 
 
 async def collect_amqp(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
