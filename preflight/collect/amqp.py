@@ -91,7 +91,8 @@ def decode_frame_header(head: bytes) -> int:
     """Validate the 7-byte frame header of the expected reply and return the payload size."""
     if head.startswith(b"AMQP"):
         raise BadReply(
-            f"the server refused AMQP 0-9-1 and offered protocol header {head[4:].hex()} instead"
+            "the server refused our AMQP 0-9-1 header and offered "
+            f"AMQP {'.'.join(str(b) for b in head[4:7])}… instead (another protocol version, or not RabbitMQ)"
         )
     if head[:4] in (b"HTTP", b"<htm", b"<!DO"):
         raise BadReply("an HTTP server answered on the AMQP port")

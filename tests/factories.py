@@ -1,0 +1,62 @@
+"""Build Facts for rule tests without any network: small, explicit, readable."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from preflight.facts import (
+    AmqpServer,
+    Facts,
+    InventorySummary,
+    NodeFacts,
+    Observation,
+    Origin,
+    PortCheck,
+    ProbeError,
+    View,
+)
+from preflight.inventory import ExpectSection, NodeSpec
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+def amqp_ok(version: str = "3.10.8", otp: str = "25.2.3") -> Observation[AmqpServer]:
+    return Observation[AmqpServer](
+        value=AmqpServer(product="RabbitMQ", version=version, platform=f"Erlang/OTP {otp}"), latency_ms=1.0
+    )
+
+
+def amqp_failed(kind: str = "refused", detail: str = "connection refused") -> Observation[AmqpServer]:
+    return Observation[AmqpServer](error=ProbeError(kind=kind, detail=detail), latency_ms=1.0)  # type: ignore[arg-type]
+
+
+def port(role: str, number: int, status: str = "open", **extra: object) -> PortCheck:
+    fields: dict[str, object] = {"latency_ms": 1.0, **extra}
+    return PortCheck(role=role, port=number, status=status, **fields)  # type: ignore[arg-type]
+
+
+def node(name: str, version: str | None = "3.10.8", *, otp: str = "25.2.3", down: bool = False,
+         ports: list[PortCheck] | None = None) -> NodeFacts:
+    """A node as seen from one host: healthy by default, or refused everywhere but epmd when down."""
+    host = name.split("@", 1)[1]
+    if down:
+        return NodeFacts(
+            name=name, target=host, amqp=amqp_failed(detail=f"{host}:5672: connection refused"),
+            ports={"amqp": port("amqp", 5672, "refused", detail="refused"), "epmd": port("epmd", 4369)},
+        )
+    checks = ports if ports is not None else [port("amqp", 5672, speaks_protocol=True), port("epmd", 4369)]
+    return NodeFacts(
+        name=name, target=host, amqp=amqp_ok(version, otp) if version else None,
+        ports={c.role: c for c in checks},
+    )
+
+
+def facts(*nodes: NodeFacts, expect: ExpectSection | None = None, hostname: str = "checker",
+          origin_node: str | None = None) -> Facts:
+    summary = InventorySummary(
+        cluster="test", source="inventory.toml",
+        nodes=[NodeSpec(name=n.name) for n in nodes], expect=expect or ExpectSection(),
+    )
+    view = View(origin=Origin(hostname=hostname, node=origin_node, collected_at=NOW),
+                nodes={n.name: n for n in nodes})
+    return Facts(tool_version="test", inventory=summary, views=[view])

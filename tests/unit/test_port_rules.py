@@ -1,0 +1,45 @@
+"""Port rules from facts fixtures."""
+
+from __future__ import annotations
+
+from preflight.engine import REGISTRY, all_rules, run_rules
+from preflight.report import Report
+from tests.factories import facts, node, port
+
+
+def judge(rule_id: str, *nodes: object) -> Report:
+    all_rules()
+    return run_rules(facts(*nodes), [REGISTRY[rule_id]])  # type: ignore[arg-type]
+
+
+def test_stopped_node_refusal_says_the_node_is_not_running_because_epmd_answers() -> None:
+    [f] = judge("PORT001", node("rabbit@b", down=True)).findings
+    assert f.node == "rabbit@b" and f.subject == "tcp/5672 (amqp)"
+    assert "refused the connection" in f.message and "node is not running" in f.message
+    assert "systemctl start rabbitmq-server" in f.remediation
+
+
+def test_filtered_port_names_the_port_and_the_firewall_fix() -> None:
+    n = node("rabbit@c", ports=[port("dist", 25672, "timeout", latency_ms=2000.0), port("epmd", 4369)])
+    [f] = judge("PORT002", n).findings
+    assert f.subject == "tcp/25672 (dist)"
+    assert "filtered by a firewall" in f.message and "2000 ms" in f.message
+    assert "--dport 25672" in f.remediation and "ufw allow" in f.remediation
+
+
+def test_open_ports_pass() -> None:
+    report = judge("PORT002", node("rabbit@a"))
+    assert report.findings == [] and report.checks[0].status == "pass"
+
+
+def test_open_port_speaking_another_protocol_is_its_own_error() -> None:
+    n = node("rabbit@a", ports=[port("amqp", 5672, speaks_protocol=False,
+                                     protocol_detail="an HTTP server answered on the AMQP port")])
+    [f] = judge("PORT004", n).findings
+    assert "does not speak AMQP" in f.message and "HTTP server" in f.message
+
+
+def test_unresolvable_target_is_unreachable() -> None:
+    n = node("rabbit@x", ports=[port("amqp", 5672, "unresolvable", detail="x:5672: name does not resolve")])
+    [f] = judge("PORT003", n).findings
+    assert "cannot be reached" in f.message and "getent hosts" in f.remediation
