@@ -33,8 +33,8 @@ $(VENV)/.installed: pyproject.toml
 deps:                    ## Debian packages the lab needs; installs them only when missing
 	@scripts/ensure-deps.sh
 
-lab: deps
-	$(LAB) up 3
+lab: deps                ## start (or reuse) the lab; waits while a test session holds the lab lock
+	flock -w 1800 /tmp/preflight-lab.lock $(LAB) up 3
 
 lab-down:
 	$(LAB) down

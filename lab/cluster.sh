@@ -27,6 +27,7 @@ BAD_COOKIE=${PREFLIGHT_LAB_BAD_COOKIE:-WRONG-COOKIE-PREFLIGHT-LAB-99999}
 BOOT_TIMEOUT=${PREFLIGHT_LAB_BOOT_TIMEOUT:-180}
 MAX_HOSTS=88                                   # 198.18.0.11 .. .98; .99 is the default "wrong" address
 WRONG_IP=$NET.99
+OPLOCK=$LAB.cmd.lock                           # serializes up/down/heal/fault of this script
 MARK=.preflight-lab                            # marker file: only a dir holding it is ever rm -rf'ed
 
 # Nothing from the caller's RabbitMQ/Erlang environment may reach a lab host.
@@ -153,7 +154,15 @@ write_inventory() {
 }
 
 # ----------------------------------------------------------------------------------------------- nodes
-start_node() { hexec "$1" rabbitmq-server -detached >/dev/null 2>&1; }
+start_node() { # the node daemonizes: it must not inherit the caller's fds (e.g. a flock(1) lock fd)
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd=${fd##*/}
+      [[ $fd =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    hexec "$1" rabbitmq-server -detached
+  ) </dev/null >/dev/null 2>&1
+}
 wait_running() { # wait_running HOST [TIMEOUT]: until the node's management API answers
   local h=$1 t=${2:-$BOOT_TIMEOUT} t0=$SECONDS
   while [ $((SECONDS - t0)) -lt "$t" ]; do
@@ -183,10 +192,9 @@ stop_node() { # the operator way (rabbitmqctl stop); SIGTERM if the node cannot 
   for _ in $(seq 1 60); do [ -d "/proc/$p" ] || return 0; sleep 0.5; done
   kill_node "$h"
 }
-app_stopped() { # VM up, app stopped (not booting)
+app_stopped() { # VM up, app stopped (stop_app), not booting
   [ -n "$(node_pid "$1")" ] || return 1
-  ! hexec "$1" timeout 30 env LC_ALL=C.UTF-8 rabbitmq-diagnostics -q check_running >/dev/null 2>&1 &&
-    [ "$(hexec "$1" timeout 30 env LC_ALL=C.UTF-8 rabbitmq-diagnostics -q is_booting 2>/dev/null)" = false ]
+  [ "$(hexec "$1" timeout 30 env LC_ALL=C.UTF-8 rabbitmqctl -q eval 'rabbit_boot_state:get().' 2>/dev/null)" = stopped ]
 }
 ctl_logged() { # ctl_logged HOST ARGS...: rabbitmqctl with output kept in the host's ops.log
   local h=$1 f rc; shift
@@ -198,8 +206,10 @@ ctl_logged() { # ctl_logged HOST ARGS...: rabbitmqctl with output kept in the ho
   [ $rc = 0 ] || { log "$h: rabbitmqctl $* failed ($rc):"; tail -n 5 "$f" | sed 's/^/    /' >&2; }
   return $rc
 }
-set_type() { # set_type HOST disc|ram
-  ctl_logged "$1" stop_app && ctl_logged "$1" change_cluster_node_type "$2" && ctl_logged "$1" start_app
+set_type() { # set_type HOST disc|ram  (the app is started again even if the change fails)
+  ctl_logged "$1" stop_app || return 1
+  if ! ctl_logged "$1" change_cluster_node_type "$2"; then ctl_logged "$1" start_app; return 1; fi
+  ctl_logged "$1" start_app
 }
 join_to() { # join_to HOST SEEDHOST: stop_app, reset, join_cluster [--ram], start_app
   local h=$1 s=$2 flag=()
@@ -400,13 +410,14 @@ cmd_down() {
     echo "down: no lab to remove"; return 0
   fi
   for h in $(hosts_list); do p=$(node_pid "$h"); [ -z "$p" ] || kill -TERM "$p" 2>/dev/null; done
-  for _ in $(seq 1 20); do   # nodes stop gracefully within a few seconds; the data goes away anyway
+  for _ in $(seq 1 12); do   # 3 s for a graceful stop, then signals: the data goes away anyway
     left=0
     for h in $(hosts_list); do [ -z "$(node_pid "$h")" ] || left=1; done
     [ $left = 0 ] && break
     sleep 0.25
   done
-  for h in $(hosts_list); do for p in $(ns_pids "$h"); do kill -TERM "$p" 2>/dev/null; done; done
+  # epmd, CLI tools, `exec`ed commands: everything in the lab's network namespaces is the lab's
+  for h in $(hosts_list); do for p in $(ns_pids "$h"); do kill -KILL "$p" 2>/dev/null; done; done
   for _ in $(seq 1 20); do
     left=0
     for h in $(hosts_list); do [ -z "$(ns_pids "$h")" ] || left=1; done
@@ -414,7 +425,6 @@ cmd_down() {
     sleep 0.25
   done
   for h in $(hosts_list); do
-    for p in $(ns_pids "$h"); do kill -KILL "$p" 2>/dev/null; done
     [ -e "/run/netns/$h" ] && ip netns del "$h"
     ip link del "$VETH$h" 2>/dev/null
     umount "$LAB/ns/$h.mnt" "$LAB/ns/$h.uts" 2>/dev/null
@@ -432,43 +442,9 @@ cmd_down() {
 }
 
 # ------------------------------------------------------------------------------------------------ heal
-cmd_heal() {
-  need_lab
-  local t0 h s p rc=0 pids=() ref best=0 c view members running why want_ram
-  t0=$(now)
-  if [ -n "${LAB_RAM_NODES+set}" ]; then   # default: the RAM nodes of the last `up`
-    want_ram=$(parse_ram_nodes "$(host_count)") || return 1
-    printf '%s' "$want_ram${want_ram:+$'\n'}" > "$LAB/ram-nodes"
-  fi
-  ip link show "$BR" >/dev/null 2>&1 || { log "heal: bridge $BR is missing"; return 1; }
-  for h in $(hosts_list); do
-    if [ ! -e "/run/netns/$h" ] || [ ! -e "$LAB/ns/$h.mnt" ] || [ ! -e "$LAB/ns/$h.uts" ]; then
-      log "heal: $h: namespaces missing"; return 1
-    fi
-    ip link set "$VETH$h" master "$BR" up 2>/dev/null
-    hnet "$h" iptables -w -F "$CHAIN" 2>/dev/null
-    write_inplace "$(hdir "$h")/etc/hosts" "$(canonical_hosts)"
-    if [ "$(host_cookie "$h")" != "$COOKIE" ]; then
-      log "heal: $h: restoring the cookie (stop, fix, start)"
-      kill_node "$h"; set_cookie "$h" "$COOKIE"
-    fi
-  done
-  # nodes that are down start together (a stopped disc node may wait for its peers' tables)
-  local started=" "
-  for h in $(hosts_list); do
-    [ -n "$(node_pid "$h")" ] && continue
-    log "heal: $h: starting the node"; start_node "$h"; started+="$h "
-  done
-  for h in $(hosts_list); do
-    case $started in *" $h "*) continue ;; esac
-    api_up "$h" 1 && continue
-    if app_stopped "$h"; then log "heal: $h: start_app"; ctl_logged "$h" start_app || rc=1; fi
-  done
-  for h in $(hosts_list); do wait_running "$h" || rc=1; done
-  [ $rc = 0 ] || { log "heal: a node does not run"; return 1; }
-
+fix_cluster() { # one pass: re-join non-members, restart cut-off/partitioned nodes, fix node types
+  local h s c ref="" best=0 view members running rc=0
   # reference view: the node that sees the most running members
-  ref=""
   for h in $(hosts_list); do
     c=$(api_nodes "$h" 2>/dev/null | grep -c ' running ')
     [ "${c:-0}" -gt "$best" ] && { best=$c; ref=$h; }
@@ -504,14 +480,58 @@ cmd_heal() {
       set_type "$h" "$(want_type "$h")" || rc=1
     fi
   done
-  for _ in $(seq 1 60); do why=$(health) && break; sleep 0.5; done
+  return $rc
+}
+
+cmd_heal() {
+  need_lab
+  local t0 h rc=0 why want_ram
+  t0=$(now)
+  if [ -n "${LAB_RAM_NODES+set}" ]; then   # default: the RAM nodes of the last `up`
+    want_ram=$(parse_ram_nodes "$(host_count)") || return 1
+    printf '%s' "$want_ram${want_ram:+$'\n'}" > "$LAB/ram-nodes"
+  fi
+  ip link show "$BR" >/dev/null 2>&1 || { log "heal: bridge $BR is missing"; return 1; }
+  for h in $(hosts_list); do
+    if [ ! -e "/run/netns/$h" ] || [ ! -e "$LAB/ns/$h.mnt" ] || [ ! -e "$LAB/ns/$h.uts" ]; then
+      log "heal: $h: namespaces missing"; return 1
+    fi
+    ip link set "$VETH$h" master "$BR" up 2>/dev/null
+    hnet "$h" iptables -w -F "$CHAIN" 2>/dev/null
+    write_inplace "$(hdir "$h")/etc/hosts" "$(canonical_hosts)"
+    if [ "$(host_cookie "$h")" != "$COOKIE" ]; then
+      log "heal: $h: restoring the cookie (stop, fix, start)"
+      kill_node "$h"; set_cookie "$h" "$COOKIE"
+    fi
+  done
+  # nodes that are down start together (a stopped disc node may wait for its peers' tables)
+  local started=" "
+  for h in $(hosts_list); do
+    [ -n "$(node_pid "$h")" ] && continue
+    log "heal: $h: starting the node"; start_node "$h"; started+="$h "
+  done
+  for h in $(hosts_list); do
+    case $started in *" $h "*) continue ;; esac
+    api_up "$h" 1 && continue
+    if app_stopped "$h"; then log "heal: $h: start_app"; ctl_logged "$h" start_app || rc=1; fi
+  done
+  for h in $(hosts_list); do wait_running "$h" || rc=1; done
+  [ $rc = 0 ] || { log "heal: a node does not run"; return 1; }
+
+  # membership, partitions and node types; partitions may only show up once links are back: retry
+  local round
+  for round in 1 2 3; do
+    fix_cluster || rc=1
+    for _ in $(seq 1 40); do why=$(health) && break; sleep 0.5; done
+    [ -z "$why" ] && break
+    log "heal: round $round left: $(echo "$why" | paste -sd ';')"
+  done
   write_inventory
   if [ -n "$why" ]; then
     log "heal: failed after $(since "$t0") s: $(echo "$why" | paste -sd ';')"
     return 1
   fi
   echo "heal: $(host_count) nodes running, clustered, no faults; took $(since "$t0") s"
-  return $rc
 }
 
 # ---------------------------------------------------------------------------------------------- status
@@ -652,6 +672,15 @@ esac
 require_root
 require_tools
 check_config
+case $cmd in
+  up|down|heal|fault) # one changing command at a time (this is not the test-suite's lock)
+    exec 9>>"$OPLOCK" || die "cannot open $OPLOCK"
+    if ! flock -n 9; then
+      log "waiting for another $ME command to finish (lock $OPLOCK)"
+      flock -w 900 9 || die "another $ME command holds $OPLOCK for more than 900 s"
+    fi
+    ;;
+esac
 case $cmd in
   up) cmd_up "$@" ;;
   down) cmd_down ;;

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,9 +32,8 @@ class CommandResult:
     stdout: str
     stderr: str
 
-    def json(self) -> dict[str, object]:
-        data: dict[str, object] = json.loads(self.stdout)
-        return data
+    def json(self) -> Any:
+        return json.loads(self.stdout)
 
 
 def run_preflight(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CommandResult:
