@@ -181,3 +181,63 @@ def port_wrong_protocol(facts: Facts) -> Iterator[Result]:
             )
         if not bad:
             yield Pass(node)
+
+
+RABBIT_PROCESSES = {"beam.smp", "epmd", "erl_child_setup", "inet_gethost"}
+RABBIT_USERS = {"rabbitmq"}
+
+
+def _local_ports(facts: Facts, node: str) -> dict[int, str]:
+    spec = facts.inventory.node(node)
+    if spec is None:
+        return {}
+    ports = {spec.epmd_port: "epmd", spec.amqp_port: "amqp", spec.management_port: "management",
+             spec.dist_port or spec.amqp_port + 20000: "dist"}
+    if spec.amqps_port:
+        ports[spec.amqps_port] = "amqps"
+    return ports
+
+
+@rule(
+    id="PORT005",
+    slug="port-in-use",
+    family="port",
+    severity="error",
+    title="A port RabbitMQ needs is held by another program on this host",
+    rationale="""
+        Before installing (or after a failed start), a port RabbitMQ must bind — 4369, 5672,
+        25672, 15672 — may already be taken by another service. The node then fails to boot
+        with `eaddrinuse`, or epmd/another broker answers in its place.
+    """,
+    remediation="Stop or move the other program, or configure RabbitMQ to use other ports on every node.",
+)
+def port_in_use(facts: Facts) -> Iterator[Result]:
+    for view in facts.views:
+        node = view.origin.node
+        if node is None:
+            continue
+        if view.listeners is None or not view.listeners.ok or view.listeners.value is None:
+            reason = view.listeners.reason() if view.listeners is not None else "listeners were not collected"
+            yield Skip(node, f"local listening sockets not visible: {reason}")
+            continue
+        wanted = _local_ports(facts, node)
+        foreign = [
+            lst for lst in view.listeners.value
+            if lst.port in wanted and lst.process not in RABBIT_PROCESSES
+            and not (lst.process is None and lst.user in RABBIT_USERS)
+        ]
+        for lst in foreign:
+            owner = f"{lst.process or 'a process'} (pid {lst.pid or '?'}, user {lst.user or '?'})"
+            yield Fail(
+                node, subject=f"tcp/{lst.port} ({wanted[lst.port]}) local",
+                message=f"{node}: tcp/{lst.port}, which RabbitMQ needs for {ROLE_NAMES[wanted[lst.port]]}, "
+                f"is held on {view.origin.hostname} by {owner}, listening on {lst.address}",
+                remediation=(
+                    f"On {view.origin.hostname}: `ss -ltnp 'sport = :{lst.port}'` shows the owner; stop or "
+                    f"reconfigure it (`systemctl stop <service>`), or move RabbitMQ's {wanted[lst.port]} port "
+                    "consistently on all nodes."
+                ),
+                evidence={"port": lst.port, "process": lst.process, "pid": lst.pid, "user": lst.user},
+            )
+        if not foreign:
+            yield Pass(node)

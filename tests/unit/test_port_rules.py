@@ -43,3 +43,22 @@ def test_unresolvable_target_is_unreachable() -> None:
     n = node("rabbit@x", ports=[port("amqp", 5672, "unresolvable", detail="x:5672: name does not resolve")])
     [f] = judge("PORT003", n).findings
     assert "cannot be reached" in f.message and "getent hosts" in f.remediation
+
+
+def test_required_port_held_by_another_program_names_the_process() -> None:
+    from preflight.facts import Listener, Observation
+
+    f = facts(node("rabbit@a"), origin_node="rabbit@a", hostname="a")
+    f.views[0].listeners = Observation[list[Listener]](value=[
+        Listener(address="0.0.0.0", port=5672, pid=4242, process="qpidd", user="qpidd"),
+        Listener(address="0.0.0.0", port=25672, pid=99, process="beam.smp", user="rabbitmq"),
+        Listener(address="0.0.0.0", port=22, pid=1, process="sshd", user="root"),
+    ])
+    all_rules()
+    [finding] = run_rules(f, [REGISTRY["PORT005"]]).findings
+    assert "tcp/5672" in finding.message and "qpidd (pid 4242, user qpidd)" in finding.message
+
+
+def test_port_in_use_is_not_judged_on_a_host_that_is_not_a_node() -> None:
+    all_rules()
+    assert run_rules(facts(node("rabbit@a")), [REGISTRY["PORT005"]]).checks == []

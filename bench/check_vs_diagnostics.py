@@ -1,0 +1,98 @@
+"""Benchmark: `preflight check` on the lab versus the same facts gathered with rabbitmq-diagnostics.
+
+Prints figures, asserts nothing. Needs the lab (`make lab`) and root. Holds the lab lock while it
+runs, because it injects a fault (one host's ports blackholed) to measure the cost of a silent host.
+
+    .venv/bin/python bench/check_vs_diagnostics.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB = ["bash", str(ROOT / "lab" / "cluster.sh")]
+LOCK = Path("/tmp/preflight-lab.lock")
+DIAGNOSTICS = [
+    ["rabbitmq-diagnostics", "cluster_status"],
+    ["rabbitmq-diagnostics", "server_version"],
+    ["rabbitmq-diagnostics", "erlang_cookie_hash"],
+    ["rabbitmq-diagnostics", "check_port_connectivity"],
+    ["rabbitmqctl", "list_policies"],
+    ["rabbitmq-diagnostics", "check_running"],
+]
+NODES = ["rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"]
+BLACKHOLE_PORTS = ["4369", "5672", "15672", "25672"]
+
+
+def timed(cmd: list[str]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    return time.perf_counter() - t0, proc.returncode
+
+
+def lab_inventory() -> str:
+    return subprocess.run([*LAB, "inventory"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def preflight_check(inventory: str) -> tuple[float, int]:
+    return timed([sys.executable, "-m", "preflight", "check", "--inventory", inventory, "--format", "json"])
+
+
+def diagnostics_sweep() -> float:
+    """Every command against every node, run from rabbit1 (the root namespace cannot resolve rabbitN)."""
+    t0 = time.perf_counter()
+    for node in NODES:
+        for cmd in DIAGNOSTICS:
+            subprocess.run([*LAB, "exec", "rabbit1", *cmd, "-n", node], capture_output=True, text=True)
+    return time.perf_counter() - t0
+
+
+def median_of(runs: int, fn: object) -> tuple[float, list[float]]:
+    samples = [fn() for _ in range(runs)]  # type: ignore[operator]
+    return statistics.median(samples), samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    subprocess.run([*LAB, "up", "3"], check=True, capture_output=True)
+    inventory = lab_inventory()
+    LOCK.touch(exist_ok=True)
+    with LOCK.open("r+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        preflight_check(inventory)  # warm the page cache
+        check_med, check_samples = median_of(args.runs, lambda: preflight_check(inventory)[0])
+        diag_med, diag_samples = median_of(max(1, args.runs // 2), diagnostics_sweep)
+        print(f"healthy 3-node lab, {args.runs} runs each (median):")
+        print(f"  preflight check (whole process, all rules): {check_med * 1000:8.0f} ms  "
+              f"samples {[round(s * 1000) for s in check_samples]}")
+        print(f"  rabbitmq-diagnostics sweep ({len(DIAGNOSTICS)} cmds x {len(NODES)} nodes): "
+              f"{diag_med * 1000:8.0f} ms  samples {[round(s * 1000) for s in diag_samples]}")
+        print(f"  ratio: preflight is {diag_med / check_med:.1f}x faster")
+
+        timeout = 2.0
+        for port in BLACKHOLE_PORTS:
+            subprocess.run([*LAB, "fault", "drop-port", "rabbit2", port], check=True, capture_output=True)
+        try:
+            hole_med, hole_samples = median_of(
+                3, lambda: timed([sys.executable, "-m", "preflight", "check", "--inventory", inventory,
+                                  "--timeout", str(timeout), "--format", "json"])[0]
+            )
+        finally:
+            subprocess.run([*LAB, "heal"], check=True, capture_output=True)
+        print(f"one host blackholed ({', '.join(BLACKHOLE_PORTS)} dropped on rabbit2), probe timeout {timeout:g} s:")
+        print(f"  preflight check: {hole_med * 1000:8.0f} ms  samples {[round(s * 1000) for s in hole_samples]}"
+              f"  = {hole_med / timeout:.2f} x the probe timeout")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Name resolution of every node's host part, through the three paths that matter.
+
+Erlang resolves peer host names with the OS resolver (`inet:getaddr`, nsswitch: files then DNS),
+so getaddrinfo is the ground truth for this host. /etc/hosts is also parsed directly (to say where
+an answer came from and which line to fix) and DNS is asked through dnspython, which never reads
+/etc/hosts — so a name that only works thanks to a local hosts entry shows up as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from preflight.facts import HostResolution, Observation, ProbeError, View
+from preflight.outcomes import ProbeFailure, TimedOut, Unresolvable
+
+if TYPE_CHECKING:
+    from preflight.collect import CollectOptions
+
+HOSTS_PATH = Path("/etc/hosts")
+MAX_HOSTS_BYTES = 4 << 20
+
+
+def parse_hosts(text: str) -> dict[str, list[str]]:
+    """Map each name (lower-case) to its addresses in file order, as glibc reads /etc/hosts."""
+    table: dict[str, list[str]] = {}
+    for raw in text.splitlines():
+        fields = raw.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        try:
+            address = str(ipaddress.ip_address(fields[0].split("%", 1)[0]))
+        except ValueError:
+            continue
+        for name in fields[1:]:
+            addresses = table.setdefault(name.lower(), [])
+            if address not in addresses:
+                addresses.append(address)
+    return table
+
+
+def _sorted_addresses(addresses: set[str]) -> list[str]:
+    """IPv4 first (Erlang's default address family), then IPv6, each in numeric order."""
+    return sorted(addresses, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
+
+
+async def resolve_system(host: str, timeout: float) -> list[str]:
+    """getaddrinfo with a timeout (it has none of its own); raises Unresolvable or TimedOut."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except TimeoutError:
+        raise TimedOut(f"resolving {host} took longer than {timeout:g} s") from None
+    except socket.gaierror as exc:
+        raise Unresolvable(f"{host} does not resolve on this host ({exc.strerror})") from None
+    return _sorted_addresses({str(info[4][0]) for info in infos})
+
+
+async def resolve_dns(host: str, timeout: float) -> list[str]:
+    """A and AAAA through the DNS servers of /etc/resolv.conf, with the search list, as nsswitch would."""
+    import dns.asyncresolver
+    import dns.exception
+    import dns.resolver
+
+    try:
+        resolver = dns.asyncresolver.Resolver()
+    except dns.resolver.NoResolverConfiguration:
+        raise ProbeFailure("no DNS servers configured (/etc/resolv.conf)") from None
+    resolver.lifetime = timeout
+    resolver.timeout = min(timeout, 1.0)
+
+    async def query(rdtype: str) -> set[str]:
+        try:
+            answer = await resolver.resolve(host, rdtype, search=True)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return set()
+        return {r.to_text() for r in answer}
+
+    try:
+        a, aaaa = await asyncio.gather(query("A"), query("AAAA"))
+    except dns.exception.Timeout:
+        raise TimedOut(f"DNS did not answer for {host} within {timeout:g} s") from None
+    except dns.resolver.NoNameservers:
+        raise ProbeFailure(f"no DNS server answered for {host}") from None
+    except dns.exception.DNSException as exc:
+        raise ProbeFailure(f"DNS lookup of {host} failed ({type(exc).__name__})") from None
+    return _sorted_addresses(a | aaaa)
+
+
+async def _observe(coro_factory: object, host: str, timeout: float) -> Observation[list[str]]:
+    t0 = time.perf_counter()
+    try:
+        value = await coro_factory(host, timeout)  # type: ignore[operator]
+    except ProbeFailure as failure:
+        return Observation[list[str]](
+            error=ProbeError.of(failure), latency_ms=round((time.perf_counter() - t0) * 1000, 2)
+        )
+    return Observation[list[str]](value=value, latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+
+
+def read_hosts_table() -> dict[str, list[str]]:
+    try:
+        with HOSTS_PATH.open("rb") as f:
+            return parse_hosts(f.read(MAX_HOSTS_BYTES).decode("utf-8", "replace"))
+    except OSError:
+        return {}
+
+
+async def resolve_host(host: str, hosts_table: dict[str, list[str]], timeout: float) -> HostResolution:
+    system, dns_answer = await asyncio.gather(
+        _observe(resolve_system, host, timeout), _observe(resolve_dns, host, timeout)
+    )
+    return HostResolution(
+        host=host, system=system, hosts_file=hosts_table.get(host.lower(), []), dns=dns_answer
+    )
+
+
+async def collect_resolution(view: View, opts: CollectOptions) -> None:
+    """Resolve every node's host part (and this host's own name) on this host."""
+    hosts = {spec.host for spec in opts.inventory.nodes}
+    table = read_hosts_table()
+    results = await asyncio.gather(*(resolve_host(h, table, opts.timeout) for h in sorted(hosts)))
+    view.resolution = {r.host: r for r in results}

@@ -1,0 +1,105 @@
+"""Hostname rules from facts: unresolvable names, the 127.0.1.1 trap, wrong addresses, mixed names."""
+
+from __future__ import annotations
+
+from preflight.engine import REGISTRY, all_rules, run_rules
+from preflight.facts import Facts, HostResolution
+from preflight.inventory import NodeSpec
+from preflight.report import Report
+from tests.factories import facts, node, resolved
+
+NODES = ("rabbit@rabbit1", "rabbit@rabbit2")
+
+
+def lab_facts(*resolutions: HostResolution, origin_node: str | None = "rabbit@rabbit1",
+              names: tuple[str, ...] = NODES) -> Facts:
+    f = facts(*(node(n) for n in names), origin_node=origin_node, hostname="rabbit1")
+    f.inventory.nodes = [NodeSpec(name=n, address=f"198.18.0.1{i + 1}") for i, n in enumerate(names)]
+    f.views[0].resolution = {r.host: r for r in resolutions}
+    return f
+
+
+def judge(rule_id: str, f: Facts) -> Report:
+    all_rules()
+    return run_rules(f, [REGISTRY[rule_id]])
+
+
+def test_unresolvable_peer_on_a_cluster_node_is_an_error_with_the_hosts_line() -> None:
+    f = lab_facts(resolved("rabbit1", "198.18.0.11"), resolved("rabbit2"))
+    [finding] = judge("HOST001", f).findings
+    assert finding.node == "rabbit@rabbit2" and finding.severity == "error"
+    assert "host name rabbit2 does not resolve on rabbit@rabbit1" in finding.message
+    assert "add this line to /etc/hosts: `198.18.0.12 rabbit2`" in finding.remediation
+
+
+def test_unresolvable_name_on_a_non_member_host_is_a_warning() -> None:
+    f = lab_facts(resolved("rabbit1", "198.18.0.11"), resolved("rabbit2"), origin_node=None)
+    [finding] = judge("HOST001", f).findings
+    assert finding.severity == "warning" and "rabbitmqctl from here will fail" in finding.message
+
+
+def test_missing_resolution_fact_is_unknown() -> None:
+    report = judge("HOST001", lab_facts(resolved("rabbit1", "198.18.0.11")))
+    assert {c.node: c.status for c in report.checks} == {"rabbit@rabbit1": "pass", "rabbit@rabbit2": "unknown"}
+
+
+def test_peer_resolving_to_127_0_1_1_is_the_loopback_trap() -> None:
+    f = lab_facts(resolved("rabbit1", "127.0.1.1"), resolved("rabbit2", "127.0.1.1", hosts_file=["127.0.1.1"]))
+    [finding] = judge("HOST002", f).findings  # rabbit1 resolving to loopback on rabbit1 itself is fine
+    assert finding.node == "rabbit@rabbit2"
+    assert "resolves to 127.0.1.1" in finding.message
+    assert "remove `rabbit2` from the `127.0.1.1` line" in finding.remediation
+    assert "`198.18.0.12 rabbit2`" in finding.remediation
+
+
+def test_loopback_is_fine_when_every_node_runs_on_one_host() -> None:
+    f = lab_facts(resolved("vm", "127.0.0.1"), names=("rabbit1@vm", "rabbit2@vm"))
+    report = judge("HOST002", f)
+    assert report.findings == [] and report.checks[0].status == "skipped"
+
+
+def test_hosts_entry_pointing_elsewhere_is_a_wrong_address_with_the_line_to_change() -> None:
+    f = lab_facts(resolved("rabbit1", "198.18.0.11"), resolved("rabbit2", "198.18.0.99", hosts_file=["198.18.0.99"]))
+    [finding] = judge("HOST003", f).findings
+    assert "resolves to 198.18.0.99" in finding.message and "node is at 198.18.0.12" in finding.message
+    assert "change the /etc/hosts line `198.18.0.99 rabbit2` to `198.18.0.12 rabbit2`" in finding.remediation
+
+
+def test_hosts_file_and_dns_disagreeing_is_a_warning() -> None:
+    f = lab_facts(resolved("rabbit2", "198.18.0.12", hosts_file=["198.18.0.12"], dns=["203.0.113.7"]))
+    [finding] = judge("HOST004", f).findings
+    assert finding.severity == "warning" and "DNS answers 203.0.113.7" in finding.message
+
+
+def test_mixed_short_and_long_names_name_the_odd_node() -> None:
+    f = facts(node("rabbit@a"), node("rabbit@b"), node("rabbit@c.example.com"))
+    [finding] = judge("HOST005", f).findings
+    assert finding.node == "rabbit@c.example.com" and "uses a long name" in finding.message
+
+
+def test_slow_resolution_is_reported_with_the_time() -> None:
+    f = lab_facts(resolved("rabbit1", "198.18.0.11", latency_ms=2500.0), resolved("rabbit2", "198.18.0.12"))
+    [finding] = judge("HOST007", f).findings
+    assert finding.node == "rabbit@rabbit1" and "took 2500 ms" in finding.message
+
+
+def test_node_announcing_another_name_is_a_name_mismatch() -> None:
+    from preflight.facts import DistHandshake, Observation
+
+    f = facts(node("rabbit@localhost"))
+    f.views[0].nodes["rabbit@localhost"].handshake = Observation[DistHandshake](value=DistHandshake(
+        verdict="accepted", port=25672, version=6, our_name="preflight-1@x", remote_name="rabbit@vm",
+        name_matches=False))
+    [finding] = judge("HOST006", f).findings
+    assert "announced itself as rabbit@vm" in finding.message
+    assert "Refer to the node as rabbit@vm" in finding.remediation
+
+
+def test_epmd_listing_other_names_means_the_node_name_differs() -> None:
+    from preflight.facts import EpmdNames, EpmdNode, Observation
+
+    f = facts(node("rabbit@host1"))
+    f.views[0].nodes["rabbit@host1"].epmd = Observation[EpmdNames](
+        value=EpmdNames(epmd_port=4369, nodes=[EpmdNode(alive="rabbit1", port=25672)]))
+    [finding] = judge("HOST006", f).findings
+    assert "lists rabbit1 but no node named 'rabbit'" in finding.message
