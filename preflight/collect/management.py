@@ -1,0 +1,486 @@
+"""Management HTTP API probe: overview per node, cluster facts from one node, and discovery.
+
+Every node's own `/api/overview` (its versions, the cluster's listeners) is also that node's
+management port check: the port is dialled once. Cluster-wide facts — members and their types,
+feature flags, the internal cluster id, policies, operator policies and every queue (paged, 500 per
+page at most, pages fetched concurrently, only the columns the rules need) — come from the first node
+that answers; asking the others in turn after a short head start keeps one silent node from costing
+more than one timeout.
+
+Only GETs, never `/api/aliveness-test` (it declares a queue on 3.x). The password is a SecretStr,
+handed to httpx's BasicAuth and never formatted into a message. httpx is imported lazily (70 ms).
+Every failure is typed: Refused/TimedOut/Unreachable/Unresolvable, AuthFailed (401), Forbidden
+(403), NotFound (404: plugin missing or endpoint absent on this version), HttpError (5xx and other
+statuses), BadReply (not HTTP, not JSON, truncated, oversized, or not the expected shape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from preflight.collect.management_json import (
+    parse_cluster_id,
+    parse_feature_flags,
+    parse_node_names,
+    parse_nodes,
+    parse_overview,
+    parse_policies,
+    parse_queue_page,
+)
+from preflight.collect.tcp import port_failure
+from preflight.facts import (
+    ClusterNode,
+    Discovery,
+    ManagementFacts,
+    MgmtOverview,
+    NodeFacts,
+    Observation,
+    PortCheck,
+    ProbeError,
+    QueueTable,
+    View,
+)
+from preflight.inventory import Inventory, NodeSpec
+from preflight.outcomes import (
+    AuthFailed,
+    BadReply,
+    Closed,
+    Forbidden,
+    HttpError,
+    NotFound,
+    ProbeFailure,
+    TimedOut,
+    classify_os_error,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from preflight.collect import CollectOptions
+
+T = TypeVar("T")
+
+MAX_BODY = 32 << 20  # a 500-queue page with our columns is well under 1 MiB
+PAGE_SIZE = 500  # the API's maximum (HTTP 400 above it)
+PAGE_CONCURRENCY = 4
+OVERVIEW_COLUMNS = (
+    "node,rabbitmq_version,erlang_version,product_name,product_version,management_version,cluster_name,listeners"
+)
+NODE_COLUMNS = "name,type,running,partitions,mem_alarm,disk_free_alarm,applications"
+QUEUE_COLUMNS = (
+    "name,vhost,type,durable,auto_delete,exclusive,policy,operator_policy,effective_policy_definition,"
+    "node,slave_nodes,synchronised_slave_nodes,members,online,arguments"
+)
+# The user tag each endpoint needs (rabbit_mgmt_util:is_authorized_* in 3.10.8); queues and policies
+# of vhosts the user has no permissions in are filtered out unless it is `monitoring` or more.
+_TAG_NEEDED = {"/api/feature-flags": "administrator", "/api/global-parameters": "policymaker"}
+
+
+@dataclass
+class ManagementApi:
+    """One node's management API. `connected` tells a port check whether TCP got through."""
+
+    client: httpx.AsyncClient
+    base: str
+    node: str
+    user: str
+    max_body: int = MAX_BODY
+    connected: bool = False
+
+    async def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET and decode JSON, or raise a typed ProbeFailure naming the node and the path."""
+        import httpx
+
+        where = f"{self.node} management API {path}"
+        try:
+            async with self.client.stream("GET", self.base + path, params=params,
+                                          headers={"accept": "application/json"}) as resp:
+                self.connected = True
+                body = await _read_bounded(resp, self.max_body, where)
+                status, ctype = resp.status_code, resp.headers.get("content-type", "")
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise _connect_failure(exc, f"{self.base} ({self.node})") from None
+        except httpx.TimeoutException:
+            self.connected = True
+            raise TimedOut(f"{where}: connected, but no complete answer in time") from None
+        except httpx.RemoteProtocolError:
+            self.connected = True
+            raise BadReply(f"{where}: the peer does not speak HTTP (wrong port, or TLS expected?)") from None
+        except httpx.HTTPError as exc:
+            self.connected = True
+            raise ProbeFailure(f"{where}: {type(exc).__name__}") from None
+        if status != 200:
+            raise self._status_failure(status, body, path, where)
+        return decode_json(body, ctype, where)
+
+    def _status_failure(self, status: int, body: bytes, path: str, where: str) -> ProbeFailure:
+        if status == 401:
+            return AuthFailed(
+                f"{where}: HTTP 401 — user {self.user!r} was rejected (wrong password, unknown user, or a "
+                "user that may only log in from localhost: loopback_users)"
+            )
+        if status == 403:
+            tag = _TAG_NEEDED.get(path, "monitoring")
+            return Forbidden(f"{where}: HTTP 403 — user {self.user!r} needs the `{tag}` tag to read this")
+        if status == 404:
+            return NotFound(
+                f"{where}: HTTP 404 — the management plugin is not enabled on this port, or this "
+                "RabbitMQ version has no such endpoint"
+            )
+        return HttpError(f"{where}: HTTP {status}{_error_reason(body)}")
+
+
+def decode_json(body: bytes, content_type: str, where: str) -> Any:
+    """Bytes → JSON value, or BadReply saying what came instead (HTML page, truncated document…)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise BadReply(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:
+        head = body.lstrip()[:15].lower()
+        if head.startswith((b"<!doctype", b"<html", b"<")) or "html" in content_type:
+            raise BadReply(f"{where}: answered an HTML page, not JSON (a proxy or another web service?)") from None
+        ends_early = isinstance(exc, json.JSONDecodeError) and (
+            exc.msg.startswith("Unterminated") or exc.pos >= len(body.rstrip()))
+        if ends_early and body.strip():
+            raise BadReply(f"{where}: the JSON answer ends early (truncated after {len(body)} bytes)") from None
+        kind = content_type.split(";")[0] or "no content type"
+        raise BadReply(f"{where}: the answer is not JSON ({kind}, {len(body)} bytes)") from None
+
+
+def _error_reason(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return ""
+    if isinstance(data, dict):
+        reason = data.get("reason") or data.get("error")
+        if isinstance(reason, str):
+            return f": {reason[:200]}"
+    return ""
+
+
+async def _read_bounded(resp: httpx.Response, limit: int, where: str) -> bytes:
+    declared = resp.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadReply(f"{where}: announces {int(declared)} bytes, above the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise BadReply(f"{where}: answer larger than {limit} bytes; stopped reading")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _connect_failure(exc: BaseException, what: str) -> ProbeFailure:
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return TimedOut(f"{what}: no answer to the TCP connect (filtered by a firewall, or the host is down)")
+    import ssl
+
+    chain: list[BaseException] = []
+    link = exc.__cause__ or exc.__context__
+    while link is not None and len(chain) < 10:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if tls is not None:
+        return ProbeFailure(f"{what}: TLS handshake failed ({getattr(tls, 'reason', None) or tls})")
+    cause: BaseException | None = exc
+    for _ in range(10):  # anyio wraps the socket error in "All connection attempts failed"
+        if cause is None or (isinstance(cause, OSError) and cause.errno is not None):
+            break
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None:
+        return classify_os_error(cause, what)
+    return Closed(f"{what}: connection failed ({type(exc).__name__})")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@asynccontextmanager
+async def open_api(spec: NodeSpec, opts: CollectOptions) -> AsyncIterator[ManagementApi]:
+    """An API client for one node: basic auth, per-request timeout = the probe timeout, no proxies."""
+    import httpx
+
+    mgmt = opts.inventory.management
+    if mgmt is None or mgmt.password is None:
+        raise ValueError("open_api needs [management] credentials")
+    verify: bool | Any = mgmt.verify_tls
+    if mgmt.scheme == "https" and mgmt.verify_tls:
+        import ssl
+
+        verify = ssl.create_default_context(
+            cafile=os.environ.get("SSL_CERT_FILE"), capath=os.environ.get("SSL_CERT_DIR")
+        )
+    auth = httpx.BasicAuth(mgmt.user, mgmt.password.get_secret_value())
+    async with httpx.AsyncClient(
+        auth=auth, timeout=httpx.Timeout(opts.timeout), verify=verify, trust_env=False,
+        follow_redirects=False, limits=httpx.Limits(max_connections=PAGE_CONCURRENCY + 2),
+    ) as client:
+        base = f"{mgmt.scheme}://{_url_host(spec.target)}:{spec.management_port}"
+        yield ManagementApi(client=client, base=base, node=spec.name, user=mgmt.user)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
+
+
+# --- per node: /api/overview is the management port check ------------------------------------
+
+
+async def collect_management_node(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
+    """This node's own overview (its RabbitMQ and Erlang versions) over its own management port."""
+    if not opts.management:
+        return
+    t0 = time.perf_counter()
+    async with open_api(spec, opts) as api:
+        try:
+            overview = parse_overview(await api.get_json("/api/overview", {"columns": OVERVIEW_COLUMNS}))
+        except ProbeFailure as failure:
+            facts.management = Observation[MgmtOverview](error=ProbeError.of(failure), latency_ms=_ms(t0))
+            facts.ports["management"] = _port_after_failure(spec, api.connected, failure, _ms(t0))
+            return
+    facts.management = Observation[MgmtOverview](value=overview, latency_ms=_ms(t0))
+    facts.ports["management"] = PortCheck(
+        role="management", port=spec.management_port, status="open", latency_ms=_ms(t0), speaks_protocol=True
+    )
+
+
+def _port_after_failure(spec: NodeSpec, connected: bool, failure: ProbeFailure, elapsed: float) -> PortCheck:
+    if not connected:
+        return port_failure("management", spec.management_port, failure, elapsed)
+    speaks = isinstance(failure, AuthFailed | Forbidden | HttpError)  # the API answered, it just said no
+    return PortCheck(
+        role="management", port=spec.management_port, status="open", latency_ms=elapsed,
+        speaks_protocol=speaks, protocol_detail=failure.detail,
+    )
+
+
+# --- one node answers for the cluster ---------------------------------------------------------
+
+
+def _ask_order(inv: Inventory, local: str | None) -> list[NodeSpec]:
+    """The local node first (no network in between), then the inventory order."""
+    return sorted(inv.nodes, key=lambda n: n.name != local)
+
+
+@dataclass
+class _Race:
+    """Ask node after node, each with a head start over the next; the first answer wins."""
+
+    specs: list[NodeSpec]
+    head_start: float
+    failures: list[ProbeFailure] = field(default_factory=list)
+
+    async def run(self, ask: Callable[[NodeSpec], Coroutine[Any, Any, T]]) -> tuple[NodeSpec, T] | None:
+        pending: dict[asyncio.Task[T], NodeSpec] = {}
+        queue = list(self.specs)
+        try:
+            while queue or pending:
+                if queue:
+                    spec = queue.pop(0)
+                    pending[asyncio.create_task(ask(spec))] = spec
+                done, _ = await asyncio.wait(
+                    pending, timeout=self.head_start if queue else None, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    spec = pending.pop(task)
+                    exc = task.exception()
+                    if exc is None:
+                        return spec, task.result()
+                    if not isinstance(exc, ProbeFailure):
+                        raise exc
+                    self.failures.append(exc)
+            return None
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def best_failure(self) -> ProbeFailure:
+        """The most telling failure: credentials and HTTP problems before unreachable nodes."""
+        rank = {"auth_failed": 0, "forbidden": 1, "not_found": 2, "http_error": 3, "bad_reply": 4}
+        if not self.failures:
+            return ProbeFailure("no node to ask")
+        return min(self.failures, key=lambda f: rank.get(f.kind, 9))
+
+
+def _head_start(opts: CollectOptions) -> float:
+    return max(0.05, min(0.5, opts.timeout / 4))
+
+
+async def collect_management_view(view: View, opts: CollectOptions) -> None:
+    """Cluster-wide facts from the first node whose API answers `/api/nodes`."""
+    if not opts.management:
+        return
+    t0 = time.perf_counter()
+    race: _Race = _Race(_ask_order(opts.inventory, view.origin.node), _head_start(opts))
+
+    async def ask(spec: NodeSpec) -> list[ClusterNode]:
+        async with open_api(spec, opts) as api:
+            return parse_nodes(await api.get_json("/api/nodes", {"columns": NODE_COLUMNS}))
+
+    won = await race.run(ask)
+    if won is None:
+        view.management = Observation[ManagementFacts](error=ProbeError.of(race.best_failure()), latency_ms=_ms(t0))
+        return
+    spec, members = won
+    facts = ManagementFacts(source="api", answered_by=spec.name)
+    facts.nodes = Observation(value=members, latency_ms=_ms(t0))
+    view.management = Observation[ManagementFacts](value=facts, latency_ms=_ms(t0))
+    async with open_api(spec, opts) as api:
+        await _fill_cluster_facts(api, facts)
+    view.management.latency_ms = _ms(t0)
+
+
+async def _observe(fetch: Callable[[], Awaitable[T]]) -> Observation[T]:
+    t0 = time.perf_counter()
+    try:
+        return Observation(value=await fetch(), latency_ms=_ms(t0))
+    except ProbeFailure as failure:
+        return Observation(error=ProbeError.of(failure), latency_ms=_ms(t0))
+
+
+async def _fill_cluster_facts(api: ManagementApi, facts: ManagementFacts) -> None:
+    async def overview() -> MgmtOverview:
+        return parse_overview(await api.get_json("/api/overview", {"columns": "node,rabbitmq_version"}))
+
+    async def flags() -> Any:
+        return parse_feature_flags(await api.get_json("/api/feature-flags"))
+
+    async def cluster_id() -> Any:
+        return parse_cluster_id(await api.get_json("/api/global-parameters"))
+
+    async def policies() -> Any:
+        return parse_policies(await api.get_json("/api/policies"))
+
+    async def operator_policies() -> Any:
+        return parse_policies(await api.get_json("/api/operator-policies"))
+
+    queue_fetch = QueueFetch(api)
+    try:
+        results = await asyncio.gather(
+            _observe(overview), _observe(flags), _observe(cluster_id), _observe(policies),
+            _observe(operator_policies), _observe(queue_fetch.run),
+        )
+    except asyncio.CancelledError:
+        facts.queues = Observation[QueueTable](error=ProbeError.of(TimedOut(
+            f"the run's deadline was reached after {queue_fetch.pages_done} of "
+            f"{queue_fetch.page_count or '?'} queue pages"
+        )))
+        raise
+    over, facts.feature_flags, facts.cluster_id, facts.policies, facts.operator_policies, facts.queues = results
+    if over.value is not None:
+        facts.rabbitmq_version = over.value.rabbitmq_version
+
+
+@dataclass
+class QueueFetch:
+    """All queues, 500 per page: page 1 says how many pages; the rest come concurrently, each
+    turned into compact rows as soon as it arrives so a page's JSON never outlives its parsing."""
+
+    api: ManagementApi
+    page_size: int = PAGE_SIZE
+    concurrency: int = PAGE_CONCURRENCY
+    statistics: bool = True  # False: disable_stats=true (no operator_policy/effective_policy_definition)
+    page_count: int | None = None
+    pages_done: int = 0
+
+    async def page(self, number: int) -> tuple[list[Any], int, int | None]:
+        params = {"page": str(number), "page_size": str(self.page_size), "columns": QUEUE_COLUMNS,
+                  "pagination": "true"}
+        if not self.statistics:
+            params["disable_stats"] = "true"
+        raw = await self.api.get_json("/api/queues", params)
+        rows, page_count, total = parse_queue_page(raw)
+        self.pages_done += 1
+        return rows, page_count, total
+
+    async def run(self) -> QueueTable:
+        rows, self.page_count, total = await self.page(1)
+        pages: dict[int, list[Any]] = {1: rows}
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(number: int) -> None:
+            async with gate:
+                pages[number] = (await self.page(number))[0]
+
+        await asyncio.gather(*(one(n) for n in range(2, self.page_count + 1)))
+        seen: set[tuple[str, str]] = set()
+        table: list[Any] = []
+        for number in sorted(pages):
+            for row in pages.pop(number):
+                key = (row.vhost, row.name)
+                if key not in seen:  # queues created or deleted mid-fetch shift rows across pages
+                    seen.add(key)
+                    table.append(row)
+        return QueueTable(rows=table, total_count=total, pages=self.pages_done)
+
+
+# --- discovery: before probing, learn the members from one node --------------------------------
+
+
+async def discover(
+    inv: Inventory, opts: CollectOptions, local: str | None = None
+) -> tuple[Inventory, Discovery | None]:
+    """Extend the inventory with cluster members it does not list (their address: the host part;
+    their ports: what `/api/overview` listeners say). Without credentials, nothing to ask."""
+    if inv.management is None:
+        return inv, None
+    specs = _ask_order(inv, local)
+    race: _Race = _Race(specs, _head_start(opts))
+
+    async def ask(spec: NodeSpec) -> tuple[list[str], MgmtOverview | None]:
+        async with open_api(spec, opts) as api:
+            names, over = await asyncio.gather(
+                api.get_json("/api/nodes", {"columns": "name"}),
+                _observe(lambda: api.get_json("/api/overview", {"columns": "node,listeners"})),
+            )
+            try:
+                listed = parse_overview(over.value) if over.value is not None else None
+            except ProbeFailure:
+                listed = None  # without listeners, discovered nodes get the default ports
+            return parse_node_names(names), listed
+
+    record = Discovery(asked=[s.name for s in specs])
+    won = await race.run(ask)
+    if won is None:
+        record.error = ProbeError.of(race.best_failure())
+        return inv, record
+    spec, (members, overview) = won
+    record.answered_by, record.members = spec.name, members
+    added = [_discovered_spec(name, overview) for name in members if inv.node(name) is None]
+    record.added = [s.name for s in added if s is not None]
+    if not record.added:
+        return inv, record
+    nodes = [*inv.nodes, *(s for s in added if s is not None)]
+    return inv.model_copy(update={"nodes": nodes}), record
+
+
+def _discovered_spec(name: str, overview: MgmtOverview | None) -> NodeSpec | None:
+    from pydantic import ValidationError
+
+    ports: dict[str, int] = {}
+    roles = {"amqp": "amqp_port", "amqp/ssl": "amqps_port", "clustering": "dist_port",
+             "http": "management_port", "https": "management_port"}
+    for listener in overview.listeners if overview else []:
+        key = roles.get(listener.protocol)
+        if listener.node == name and key is not None and key not in ports:
+            ports[key] = listener.port
+    try:
+        return NodeSpec(name=name, **ports)
+    except ValidationError:
+        return None

@@ -1,0 +1,112 @@
+"""Definitions exports as facts: the lab's export judged offline, loader edge cases, and the CLI flag."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from preflight.definitions import DefinitionsError, management_from_definitions, read_definitions, with_definitions
+from tests.conftest import run_preflight
+from tests.unit.ha_facts import judge
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "definitions_ha_lab.json"
+
+
+def _verdicts(report: Any) -> dict[tuple[str, str], int]:
+    return {(f.rule, f.subject): f.evidence.get("queues", f.evidence.get("unmirrored")) for f in report.findings}
+
+
+def test_lab_export_gives_the_lab_verdicts_offline() -> None:
+    report = judge(with_definitions(None, FIXTURE), "HA001", "HA002", "HA003", "HA010")
+    assert _verdicts(report) == {
+        ("HA001", "vhost:preflight-ha-bare"): 4,
+        ("HA002", "vhost:preflight-ha-test:ttl-orders>ha-all"): 7,
+        ("HA002", "vhost:preflight-ha-test:bytes>ha-all"): 1,
+        ("HA003", "vhost:preflight-ha-test:tie:tie-a+tie-b"): 1,
+        ("HA010", "vhost:preflight-ha-test:quorum:1 member"): 1,
+    }
+
+
+def test_operator_policies_come_from_runtime_parameters_and_types_from_arguments() -> None:
+    mgmt = management_from_definitions(read_definitions(FIXTURE), str(FIXTURE))
+    assert mgmt.operator_policies is not None and mgmt.operator_policies.value is not None
+    assert [(p.name, p.definition) for p in mgmt.operator_policies.value] == [("op-billing", {"max-length": 100})]
+    assert mgmt.queues is not None and mgmt.queues.value is not None
+    types = {r.name: r.type for r in mgmt.queues.value.rows}
+    assert types["qq.small"] == "quorum" and types["orders.1"] == "classic"
+    assert mgmt.rabbitmq_version == "3.10.8" and mgmt.nodes is None
+
+
+def test_vhost_default_queue_type_applies_to_queues_without_x_queue_type(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps({
+        "rabbitmq_version": "3.13.7", "vhosts": [{"name": "q", "metadata": {"default_queue_type": "quorum"}}],
+        "queues": [{"name": "a", "vhost": "q", "durable": True, "auto_delete": False, "arguments": {}}],
+        "users": [{"name": "admin", "password_hash": "c2VjcmV0", "tags": ["administrator"]}],
+    }))
+    facts = with_definitions(None, path)
+    assert facts.model_dump_json().count("password_hash") == 0 and "c2VjcmV0" not in facts.model_dump_json()
+    mgmt = facts.views[0].management.value  # type: ignore[union-attr]
+    assert mgmt is not None and mgmt.queues is not None and mgmt.queues.value is not None
+    assert mgmt.queues.value.rows[0].type == "quorum"
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"<html>", "not JSON"), (b"[]", "not a RabbitMQ definitions export"),
+    (b'{"policies": {"a": 1}}', "`policies` is not a list"),
+    (b'{"policies": [{"vhost": "/", "name": "p", "pattern": ".*", "definition": {}, "priority": "high"}]}',
+     "non-numeric priority"),
+])
+def test_malformed_exports_give_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "d.json"
+    path.write_bytes(content)
+    with pytest.raises(DefinitionsError, match=message):
+        with_definitions(None, path)
+
+
+_DOC = st.dictionaries(
+    st.sampled_from(["rabbitmq_version", "policies", "queues", "parameters", "vhosts", "users"]),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                     st.sampled_from(["name", "vhost", "pattern", "definition", "priority", "apply-to", "value",
+                                      "component", "arguments", "type", "metadata", "default_queue_type"]),
+                     inner, max_size=5), max_leaves=15),
+    max_size=5,
+)
+
+
+@given(_DOC)
+@settings(max_examples=400)
+def test_any_json_document_loads_as_facts_or_a_definitions_error(doc: dict[str, Any]) -> None:
+    with contextlib.suppress(DefinitionsError):
+        management_from_definitions(doc, "doc.json")
+
+
+def test_cli_judges_a_definitions_file_alone_and_exits_1_on_errors() -> None:
+    result = run_preflight("check", "--definitions", str(FIXTURE), "--select", "ha-policy,node-type,VER010",
+                           "--format", "json")
+    report: dict[str, Any] = result.json()
+    assert result.returncode == 1, result.stderr
+    assert {f["rule"] for f in report["findings"] if f["severity"] == "error"} == {"HA001", "HA002", "HA010"}
+    assert {c["status"] for c in report["checks"] if c["family"] == "node-type" or c["rule"] == "VER010"} \
+        == {"skipped"}
+    assert any("4 of 4 classic queues are not mirrored" in f["message"] for f in report["findings"])
+
+
+def test_cli_reports_an_unreadable_definitions_file_as_a_usage_error(tmp_path: Path) -> None:
+    result = run_preflight("check", "--definitions", str(tmp_path / "missing.json"))
+    assert result.returncode == 2 and "cannot read definitions" in result.stderr
+
+
+def test_definitions_alone_judge_only_what_a_definitions_file_can_show() -> None:
+    result = run_preflight("check", "--definitions", str(FIXTURE), "--format", "json")
+    report = result.json()
+    assert result.returncode in (0, 1), result.stderr
+    assert report["checks"] and {c["family"] for c in report["checks"]} == {"ha-policy"}
+    assert not [f for f in report["findings"] if f["outcome"] == "unknown" and f["family"] != "ha-policy"]
