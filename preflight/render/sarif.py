@@ -1,0 +1,160 @@
+"""SARIF 2.1.0 renderer, for GitHub code scanning and other SARIF consumers.
+
+Shaped by what GitHub accepts, not only by the schema (../shared/reference/python-stack.md §7):
+
+- GitHub rejects the whole upload when a result has a location without an artifact URI, and host
+  findings have no source file. Every result is anchored to the inventory file (on the node's
+  `name = "…"` line when known) with the node as a logical location beside it; with no inventory
+  file, to a stable per-cluster URI so alerts still line up run after run.
+- GitHub tracks an alert across runs by `partialFingerprints`: ours is the finding identity (rule +
+  node + subject), never the message, whose measured values change from run to run.
+- Waived findings carry a `suppression` with the waiver's reason; findings from a `--baseline` get
+  `baselineState: unchanged` and the others `new`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from preflight.engine import Rule
+from preflight.render import RenderContext
+from preflight.report import Finding, Report, Severity
+
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+FINGERPRINT_KEY = "preflightFinding/v1"
+FALLBACK_URI_PREFIX = "rabbitmq-preflight/"
+
+LEVELS: dict[Severity, str] = {"info": "note", "warning": "warning", "error": "error", "critical": "error"}
+
+Json = dict[str, Any]
+
+
+def _text(plain: str, markdown: str | None = None) -> Json:
+    return {"text": plain} if markdown is None else {"text": plain, "markdown": markdown}
+
+
+def _rule_descriptor(r: Rule) -> Json:
+    return {
+        "id": r.id,
+        "name": r.slug,
+        "shortDescription": _text(r.title),
+        "fullDescription": _text(r.rationale),
+        "help": _text(f"{r.rationale}\n\nFix: {r.remediation}",
+                      f"**Why.** {r.rationale}\n\n**Fix.** {r.remediation}"),
+        "defaultConfiguration": {"level": LEVELS[r.severity]},
+        "properties": {"tags": ["rabbitmq", r.family], "family": r.family, "severity": r.severity},
+    }
+
+
+def _descriptor_from_finding(f: Finding) -> Json:
+    """For findings the engine makes itself (e.g. WAIVER001): no Rule object, same shape."""
+    title = f.slug.replace("-", " ")
+    return {
+        "id": f.rule,
+        "name": f.slug,
+        "shortDescription": _text(title),
+        "help": _text(f"Fix: {f.remediation}", f"**Fix.** {f.remediation}"),
+        "defaultConfiguration": {"level": LEVELS[f.severity]},
+        "properties": {"tags": ["rabbitmq", f.family], "family": f.family, "severity": f.severity},
+    }
+
+
+def _descriptors(report: Report, rules: list[Rule]) -> list[Json]:
+    out = [_rule_descriptor(r) for r in rules]
+    known = {r.id for r in rules}
+    extra: dict[str, Finding] = {}
+    for f in report.findings:
+        if f.rule not in known:
+            extra.setdefault(f.rule, f)
+    out.extend(_descriptor_from_finding(extra[rule_id]) for rule_id in sorted(extra))
+    return out
+
+
+def artifact_uri(inventory_path: str | None, cluster: str) -> str:
+    """A URI GitHub can resolve against the repository: relative paths stay relative."""
+    if inventory_path is None:
+        return FALLBACK_URI_PREFIX + quote(cluster or "cluster", safe="")
+    posix = PurePosixPath(inventory_path)
+    if posix.is_absolute():
+        return "file://" + quote(str(posix), safe="/")
+    return quote(str(posix), safe="/")
+
+
+def _location(f: Finding, report: Report, ctx: RenderContext) -> Json:
+    physical: Json = {"artifactLocation": {"uri": artifact_uri(ctx.inventory_path, report.cluster)}}
+    line = ctx.node_lines.get(f.node) if f.node and ctx.inventory_path else None
+    if line is not None and line >= 1:
+        physical["region"] = {"startLine": line}
+    name = f.node or report.cluster
+    qualified = f"{report.cluster}/{f.node}" if f.node else report.cluster
+    return {
+        "physicalLocation": physical,
+        "logicalLocations": [{"name": name, "fullyQualifiedName": qualified, "kind": "resource"}],
+    }
+
+
+def _result(f: Finding, index: int, report: Report, ctx: RenderContext, with_baseline: bool) -> Json:
+    result: Json = {
+        "ruleId": f.rule,
+        "ruleIndex": index,
+        "kind": "fail",
+        "level": LEVELS[f.severity],
+        "message": _text(f"{f.message}\nFix: {f.remediation}"),
+        "locations": [_location(f, report, ctx)],
+        "partialFingerprints": {FINGERPRINT_KEY: f.identity},
+        "properties": {
+            "severity": f.severity, "family": f.family, "slug": f.slug, "node": f.node,
+            "subject": f.subject, "outcome": f.outcome, "remediation": f.remediation,
+            "evidence": f.evidence,
+        },
+    }
+    if f.waived:
+        result["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": f.waiver_reason or "waived"}
+        ]
+    if with_baseline:
+        result["baselineState"] = "unchanged" if f.baseline else "new"
+    return result
+
+
+def _invocation(report: Report, ctx: RenderContext) -> Json:
+    import datetime as dt
+
+    start = report.started_at.astimezone(dt.UTC)
+    end = start + dt.timedelta(milliseconds=report.duration_ms)
+    invocation: Json = {
+        "executionSuccessful": True,
+        "exitCode": ctx.exit_code,
+        "startTimeUtc": start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "endTimeUtc": end.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+    if report.origins:
+        invocation["machine"] = ", ".join(report.origins)
+    return invocation
+
+
+def sarif_log(report: Report, ctx: RenderContext) -> Json:
+    """The SARIF document as a dict (tests validate it against the official schema)."""
+    rules = _descriptors(report, ctx.rules)
+    index = {d["id"]: i for i, d in enumerate(rules)}
+    with_baseline = any(f.baseline for f in report.findings)
+    run: Json = {
+        "tool": {"driver": {
+            "name": report.tool.name, "version": report.tool.version,
+            "semanticVersion": report.tool.version, "rules": rules,
+        }},
+        "automationDetails": {"id": f"rabbitmq-preflight/{report.cluster}/"},
+        "invocations": [_invocation(report, ctx)],
+        "results": [_result(f, index[f.rule], report, ctx, with_baseline) for f in report.findings],
+        "properties": {"cluster": report.cluster, "failOn": ctx.fail_on,
+                       "summary": report.summary.model_dump(by_alias=True)},
+    }
+    return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
+
+
+def render(report: Report, ctx: RenderContext) -> str:
+    return json.dumps(sarif_log(report, ctx), indent=2, ensure_ascii=False) + "\n"
