@@ -21,6 +21,7 @@ from preflight import __version__
 if TYPE_CHECKING:
     from preflight.facts import Facts
     from preflight.inventory import Inventory
+    from preflight.render import RenderContext
     from preflight.report import Report
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -80,6 +81,9 @@ def _inventory_options(func: F) -> F:
         click.option("--timeout", type=click.FloatRange(min=0.05, max=120), help="Seconds per probe."),
         click.option("--deadline", type=click.FloatRange(min=0.1, max=3600),
                      help="Seconds for the whole collection."),
+        click.option("--no-handshake", is_flag=True,
+                     help="Only connect to the distribution port; skip the Erlang cookie handshake (a node "
+                          "that rejects the cookie logs \"Connection attempt from node 'preflight-…' rejected\")."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -101,10 +105,10 @@ def load_inventory_args(inventory_path: Path | None, nodes: tuple[str, ...],
     return inv
 
 
-def _collect(inv: Inventory, timeout: float | None, deadline: float | None) -> Facts:
+def _collect(inv: Inventory, timeout: float | None, deadline: float | None, no_handshake: bool) -> Facts:
     from preflight.collect import CollectOptions, collect
 
-    return collect(inv, CollectOptions.of(inv, timeout, deadline))
+    return collect(inv, CollectOptions.of(inv, timeout, deadline, no_handshake=no_handshake))
 
 
 def _load_facts(paths: tuple[Path, ...]) -> Facts:
@@ -158,6 +162,23 @@ def _emit(report: Report, fmt: str, reports: list[tuple[str, Path]], fail_on: st
         _write_text(path, render(rfmt, report, ctx))
     sys.stdout.write(render(fmt, report, ctx))
     sys.stdout.flush()
+    if "github" in {fmt, *(rfmt for rfmt, _ in reports)}:
+        _append_step_summary(report, ctx)
+
+
+def _append_step_summary(report: Report, ctx: RenderContext) -> None:
+    """GitHub Actions: add the findings table to the job summary (`$GITHUB_STEP_SUMMARY`)."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from preflight.render.github import summary_markdown
+
+    try:
+        with open(target, "a", encoding="utf-8") as summary:
+            summary.write(summary_markdown(report, ctx))
+    except OSError as exc:  # the job summary is a courtesy: the report and the exit code still stand
+        click.echo(f"preflight: warning: cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc.strerror}",
+                   err=True)
 
 
 def _node_lines(inventory_path: Path | None) -> dict[str, int]:
@@ -176,6 +197,25 @@ def _node_lines(inventory_path: Path | None) -> dict[str, int]:
         if m:
             out.setdefault(m.group(1), i)
     return out
+
+
+def _duration_option(minimum: float) -> Callable[[click.Context, click.Parameter, str | None], float | None]:
+    """A click callback turning `90s` / `5m` / `1h` / `45` into seconds (bad values: exit 2)."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+        from preflight.gate import GateConfigError, parse_duration
+
+        if value is None:
+            return None
+        try:
+            seconds = parse_duration(value)
+        except GateConfigError as exc:
+            raise click.BadParameter(str(exc)) from None
+        if seconds < minimum:
+            raise click.BadParameter(f"{value!r} is too short (at least {minimum:g}s)")
+        return seconds
+
+    return convert
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -199,40 +239,79 @@ def cli() -> None:
 @click.option("--save-facts", type=click.Path(path_type=Path), help="Also write the collected facts here.")
 @click.option("--report", "report_specs", multiple=True, help="Extra report FORMAT:PATH (repeatable).")
 @click.option("--color/--no-color", default=None, help="Colour the text output (default: when a TTY).")
+@click.option("--baseline", "baseline_path", type=click.Path(path_type=Path),
+              help="Findings recorded in this baseline are reported but do not fail the gate.")
+@click.option("--write-baseline", type=click.Path(path_type=Path),
+              help="Record today's findings as the baseline (then they do not fail this run either).")
+@click.option("--wait", callback=_duration_option(0.0), metavar="DURATION",
+              help="Re-run until the gate passes or this time is up (90s, 5m, 1h).")
+@click.option("--interval", callback=_duration_option(0.1), default="10s", show_default=True,
+              metavar="DURATION", help="Pause between attempts with --wait.")
+@click.option("--definitions", "definitions_path", type=click.Path(path_type=Path),
+              help="Judge HA coverage of a definitions export (export_definitions / GET /api/definitions) "
+                   "before deploying it; alone, or with the live cluster or --facts.")
 def check(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Path | None,
-          timeout: float | None, deadline: float | None, fmt: str, fail_on: str, unknown_as: str,
+          timeout: float | None, deadline: float | None, no_handshake: bool, fmt: str, fail_on: str, unknown_as: str,
           select: tuple[str, ...], ignore: tuple[str, ...], facts_paths: tuple[Path, ...],
-          save_facts: Path | None, report_specs: tuple[str, ...], color: bool | None) -> None:
+          save_facts: Path | None, report_specs: tuple[str, ...], color: bool | None,
+          baseline_path: Path | None, write_baseline: Path | None, wait: float | None,
+          interval: float, definitions_path: Path | None) -> None:
     """Collect facts about the cluster, judge them, print a report; exit 0/1 by --fail-on."""
 
     def body() -> int:
         import datetime as dt
         import time
 
-        from preflight.engine import run_rules, select_rules, validate_waivers
+        from preflight import gate
+        from preflight.engine import run_rules, select_rules
+        from preflight.pipeline import ensure_valid_waivers, run_check
 
+        _check_gate_options(facts_paths, baseline_path, write_baseline, wait)
         reports = _parse_reports(report_specs)
-        chosen = select_rules(select, ignore)
-        started = dt.datetime.now(dt.UTC)
-        t0 = time.perf_counter()
-        waivers = []
-        if facts_paths:
-            facts = _load_facts(facts_paths)
-            if inventory_path is not None:
-                inv = load_inventory_args(inventory_path, nodes, cookie_file)
-                waivers = list(inv.waivers)
-        else:
+        inv = None
+        offline = bool(facts_paths) or (definitions_path is not None and not nodes and inventory_path is None)
+        definitions_only = offline and not facts_paths
+        if definitions_only and wait is not None:
+            raise UsageProblem(["--wait re-probes the cluster; it cannot be used with only --definitions"])
+        # A definitions export holds policies and queues, nothing else: judge what it can show.
+        chosen = select_rules(select or (("ha-policy",) if definitions_only else ()), ignore)
+        if inventory_path is not None or not offline:
             inv = load_inventory_args(inventory_path, nodes, cookie_file)
-            waivers = list(inv.waivers)
-            problems = validate_waivers(waivers, inv.source)
-            if problems:
-                raise UsageProblem(problems)
-            facts = _collect(inv, timeout, deadline)
-        collect_ms = (time.perf_counter() - t0) * 1000
+            ensure_valid_waivers(inv)  # on the --facts path too: a typo must not silently waive nothing
+        baseline = _read_baseline(baseline_path)
+        last_facts: list[Facts] = []
+
+        def attempt() -> Report:
+            if offline:
+                started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
+                facts = _with_definitions(_load_facts(facts_paths) if facts_paths else None, definitions_path)
+                report = run_rules(facts, chosen, waivers=list(inv.waivers) if inv else [],
+                                   unknown_severity=unknown_as,  # type: ignore[arg-type]
+                                   started_at=started, collect_ms=(time.perf_counter() - t0) * 1000)
+            else:
+                assert inv is not None
+                run = run_check(inv, chosen, timeout=timeout, deadline=deadline, no_handshake=no_handshake,
+                                unknown_severity=unknown_as)  # type: ignore[arg-type]
+                facts, report = run.facts, run.report
+                if definitions_path is not None:
+                    facts = _with_definitions(facts, definitions_path)
+                    report = run_rules(facts, chosen, waivers=list(inv.waivers),
+                                       unknown_severity=unknown_as,  # type: ignore[arg-type]
+                                       started_at=report.started_at, collect_ms=report.timings.collect_ms)
+            last_facts[:] = [facts]
+            return gate.apply_baseline(report, baseline) if baseline else report
+
+        if wait is None:
+            report = attempt()
+        else:
+            report = gate.wait_until_pass(attempt, wait=wait, interval=interval,
+                                          fail_on=fail_on,  # type: ignore[arg-type]
+                                          progress=lambda line: click.echo(line, err=True))
         if save_facts is not None:
-            _write_text(save_facts, facts.model_dump_json(by_alias=True, indent=2) + "\n")
-        report = run_rules(facts, chosen, waivers=waivers, unknown_severity=unknown_as,  # type: ignore[arg-type]
-                           started_at=started, collect_ms=collect_ms)
+            _write_text(save_facts, last_facts[0].model_dump_json(by_alias=True, indent=2) + "\n")
+        if write_baseline is not None:
+            _write_text(write_baseline, gate.baseline_text(report))
+            report = gate.apply_baseline(report, gate.baseline_identities(report))
         use_color = color if color is not None else (sys.stdout.isatty() and "NO_COLOR" not in os.environ)
         _emit(report, fmt, reports, fail_on, use_color, inventory_path)
         return report.exit_code(fail_on)  # type: ignore[arg-type]
@@ -240,16 +319,52 @@ def check(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Path
     sys.exit(_guard(body))
 
 
+def _with_definitions(facts: Facts | None, path: Path | None) -> Facts:
+    from preflight.definitions import DefinitionsError, with_definitions
+
+    if path is None:
+        assert facts is not None
+        return facts
+    try:
+        return with_definitions(facts, path)
+    except DefinitionsError as exc:
+        raise UsageProblem([str(exc)]) from None
+
+
+def _check_gate_options(facts_paths: tuple[Path, ...], baseline_path: Path | None,
+                        write_baseline: Path | None, wait: float | None) -> None:
+    problems = []
+    if wait is not None and facts_paths:
+        problems.append("--wait re-probes the cluster; it cannot be used with --facts (saved facts do not change)")
+    if wait is not None and write_baseline is not None:
+        problems.append("--write-baseline records the cluster as it is now; it cannot be used with --wait")
+    if baseline_path is not None and write_baseline is not None:
+        problems.append("give --baseline or --write-baseline, not both")
+    if problems:
+        raise UsageProblem(problems)
+
+
+def _read_baseline(path: Path | None) -> frozenset[str]:
+    if path is None:
+        return frozenset()
+    from preflight.gate import GateConfigError, load_baseline
+
+    try:
+        return load_baseline(path)
+    except GateConfigError as exc:
+        raise UsageProblem([str(exc)]) from None
+
+
 @cli.command()
 @_inventory_options
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Write facts here (default: stdout).")
 def collect(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Path | None,
-            timeout: float | None, deadline: float | None, output: Path | None) -> None:
+            timeout: float | None, deadline: float | None, no_handshake: bool, output: Path | None) -> None:
     """Probe the cluster and write the facts as JSON (judge them later with `check --facts`)."""
 
     def body() -> int:
         inv = load_inventory_args(inventory_path, nodes, cookie_file)
-        facts = _collect(inv, timeout, deadline)
+        facts = _collect(inv, timeout, deadline, no_handshake)
         text = facts.model_dump_json(by_alias=True, indent=2) + "\n"
         if output is None:
             sys.stdout.write(text)
@@ -297,6 +412,70 @@ def explain(rule_id: str) -> None:
             raise SelectionError(f"unknown rule {rule_id!r} (see `preflight rules`)")
         click.echo(found[0].explain(), nl=False)
         return EXIT_OK
+
+    sys.exit(_guard(body))
+
+
+def _default_state_dir() -> Path:
+    """systemd's StateDirectory= when run as a unit, else the XDG state home."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "rabbitmq-preflight"
+
+
+@cli.command()
+@click.option("--inventory", "-i", "inventory_path", type=click.Path(path_type=Path), required=True,
+              help="Inventory TOML file (read again on SIGHUP).")
+@click.option("--cookie-file", type=click.Path(path_type=Path),
+              help="Erlang cookie file to test against the nodes (never printed).")
+@click.option("--timeout", type=click.FloatRange(min=0.05, max=120), help="Seconds per probe.")
+@click.option("--deadline", type=click.FloatRange(min=0.1, max=3600), help="Seconds for each run's collection.")
+@click.option("--interval", callback=_duration_option(0.1), metavar="DURATION",
+              help="Time between audits (default 5m).")
+@click.option("--cron", metavar="EXPR", help='Crontab schedule (UTC) instead of --interval, e.g. "*/5 * * * *".')
+@click.option("--jitter", callback=_duration_option(0.0), metavar="DURATION",
+              help="Delay each run by a random amount up to this.")
+@click.option("--audit-log", default="-", show_default=True, metavar="PATH|-",
+              help="Audit log file (appended, reopened on SIGHUP), or - for stdout.")
+@click.option("--state-dir", type=click.Path(path_type=Path),
+              help="Where the last run's findings are kept (default: $STATE_DIRECTORY, else "
+                   "~/.local/state/rabbitmq-preflight).")
+@click.option("--listen", metavar="HOST:PORT", help="Serve /healthz and /metrics, e.g. 127.0.0.1:9419.")
+@click.option("--fail-on", type=click.Choice(SEVERITY_CHOICES), default="error", show_default=True,
+              help="/healthz answers 503 when a finding is at or above this severity.")
+@click.option("--unknown-as", type=click.Choice(["warning", "error"]), default="error", show_default=True,
+              help="Severity of a check that could not be performed.")
+@click.option("--select", multiple=True, help="Rule ids, id prefixes, slugs or families to run.")
+@click.option("--ignore", multiple=True, help="Rule ids, id prefixes, slugs or families to skip.")
+@click.option("--stop-timeout", callback=_duration_option(0.0), default="10s", show_default=True,
+              metavar="DURATION", help="On SIGTERM, how long a running audit may take before it is abandoned.")
+def daemon(inventory_path: Path, cookie_file: Path | None, timeout: float | None, deadline: float | None,
+           interval: float | None, cron: str | None, jitter: float | None, audit_log: str,
+           state_dir: Path | None, listen: str | None, fail_on: str, unknown_as: str,
+           select: tuple[str, ...], ignore: tuple[str, ...], stop_timeout: float) -> None:
+    """Run the check on a schedule; JSON audit log with drift, health and metrics (SIGHUP reloads)."""
+
+    def body() -> int:
+        from service.daemon import DaemonConfigError, DaemonOptions, run_daemon
+        from service.health import parse_listen
+        from service.schedule import Schedule
+
+        try:
+            schedule = Schedule.parse(interval, cron, jitter)
+            listen_at = parse_listen(listen) if listen else None
+        except ValueError as exc:
+            raise UsageProblem([str(exc)]) from None
+        opts = DaemonOptions(
+            inventory_path=inventory_path, schedule=schedule, state_dir=state_dir or _default_state_dir(),
+            audit_log=audit_log, listen=listen_at, fail_on=fail_on, unknown_as=unknown_as,  # type: ignore[arg-type]
+            select=select, ignore=ignore, timeout=timeout, deadline=deadline, cookie_file=cookie_file,
+            stop_timeout=stop_timeout,
+        )
+        try:
+            return run_daemon(opts)
+        except DaemonConfigError as exc:
+            raise UsageProblem(exc.lines) from None
 
     sys.exit(_guard(body))
 

@@ -169,6 +169,8 @@ def validate_waivers(waivers: list[Waiver], source: str) -> list[str]:
             resolve_token(w.rule, rules_)
         except SelectionError:
             problems.append(f"{source}: waivers[{i}].rule: unknown rule, slug or family {w.rule!r}")
+        if not w.reason.strip():  # pydantic requires a reason; whitespace is no reason either
+            problems.append(f"{source}: waivers[{i}].reason: must say why the finding is accepted")
     return problems
 
 
@@ -250,6 +252,7 @@ def run_rules(
                         node=res.node, subject=res.subject or "unknown", outcome="unknown",
                         message=f"{r.slug} could not be checked{_on(res.node)}: {res.reason}",
                         remediation="Make the missing fact observable (see the reason), then run again.",
+                        evidence={"reason": res.reason},
                     )
                 )
             elif isinstance(res, Skip):
@@ -260,8 +263,9 @@ def run_rules(
             if prev is None or _STATUS_ORDER[status] > _STATUS_ORDER[prev.status]:
                 checks[key] = CheckResult(rule=r.id, slug=r.slug, family=r.family, node=res.node,
                                           status=status, reason=reason)
+    by_id = {r.id: r for r in rules_}
     for i, f in enumerate(findings):
-        w = _active_waiver(waivers, REGISTRY[f.rule], f.node, today)
+        w = _active_waiver(waivers, by_id[f.rule], f.node, today)
         if w is not None:
             findings[i] = f.model_copy(update={"waived": True, "waiver_reason": w.reason})
     findings.extend(_expired_waiver_findings(waivers, today))

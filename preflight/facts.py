@@ -13,7 +13,7 @@ cookie, no password; cookie comparisons use fingerprints or handshake verdicts.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,6 +90,10 @@ class NodeFacts(_Model):
     target: str
     ports: dict[str, PortCheck] = Field(default_factory=dict)
     amqp: Observation[AmqpServer] | None = None
+    epmd: Observation[EpmdNames] | None = None  # NAMES_REQ on the node's host
+    dist_registration: Observation[DistRegistration] | None = None  # PORT_PLEASE2_REQ for the node
+    handshake: Observation[DistHandshake] | None = None  # the local cookie against the node
+    management: Observation[MgmtOverview] | None = None  # `/api/overview` as this node answers it
 
 
 class Origin(_Model):
@@ -106,6 +110,11 @@ class Origin(_Model):
 class View(_Model):
     origin: Origin
     nodes: dict[str, NodeFacts] = Field(default_factory=dict)
+    cookie: CookieFacts | None = None  # the Erlang cookie as found on the view's host
+    management: Observation[ManagementFacts] | None = None  # cluster-wide API facts, or a definitions file
+    discovery: Discovery | None = None  # cluster members learned before probing
+    resolution: dict[str, HostResolution] = Field(default_factory=dict)  # node host part -> lookups
+    listeners: Observation[list[Listener]] | None = None  # local listening TCP sockets and owners
 
 
 class InventorySummary(_Model):
@@ -168,3 +177,260 @@ def merge_facts(parts: list[Facts]) -> Facts:
         inventory=summary,
         views=[v for p in parts for v in p.views],
     )
+
+
+# --- Erlang distribution: EPMD, the handshake and the local cookie (see preflight/collect/epmd.py,
+# distribution.py and cookie.py). Never a cookie here: only fingerprints and verdicts.
+
+
+class EpmdNode(_Model):
+    """One `name <alive> at port <port>` line of an EPMD NAMES reply."""
+
+    alive: str
+    port: int
+
+
+class EpmdNames(_Model):
+    """The nodes registered with EPMD on a host (RabbitMQ CLI tools' own `rabbitmqcli-*` nodes left out)."""
+
+    epmd_port: int
+    nodes: list[EpmdNode] = Field(default_factory=list)
+    cli_nodes: int = 0  # rabbitmqcli-* entries seen and left out
+
+    def port_of(self, alive: str) -> int | None:
+        return next((n.port for n in self.nodes if n.alive == alive), None)
+
+
+class DistRegistration(_Model):
+    """EPMD's PORT_PLEASE2 answer for one node: its distribution port and protocol versions."""
+
+    alive: str
+    port: int
+    node_type: Literal["normal", "hidden", "unknown"] = "normal"
+    protocol: int = 0  # 0 = TCP/IPv4
+    highest_version: int = 6
+    lowest_version: int = 5
+
+
+class DistHandshake(_Model):
+    """The node's verdict on the local cookie, from a real distribution handshake (as a hidden node).
+
+    A handshake that could not reach a verdict is an `Observation` error instead (status not ok, not a
+    distribution port, silent peer…), so rules report it as unknown.
+    """
+
+    verdict: Literal["accepted", "rejected"]
+    port: int
+    version: int  # distribution protocol version used: 6 (OTP 23+) or 5
+    our_name: str  # the probe's own node name: what the node logs on a rejection
+    remote_name: str  # the name the node announced for itself in its challenge
+    name_matches: bool  # remote_name is the inventory name we dialled (Erlang aborts when it is not)
+    remote_flags: str | None = None  # the node's capability flags, hex
+
+
+CookieSourceKind = Literal["cookie_file", "env", "server_file", "user_file"]
+CookieContentProblem = Literal["empty", "bad_characters", "too_long"]
+
+
+class CookieValue(_Model):
+    """What can safely be said about one cookie value.
+
+    `fingerprint` is base64(md5(cookie)), the format of `rabbitmq-diagnostics erlang_cookie_hash` and of
+    the node's boot log line `cookie hash`. The MD5 of a weak cookie can be brute-forced: it is only
+    safe to show for a strong one.
+    """
+
+    fingerprint: str
+    length: int
+    distinct_chars: int
+    well_known: bool = False  # a value published in docs and compose files (`mycookie`, `secret cookie here`…)
+    repeated_pattern: bool = False  # a short chunk repeated (`abcabcabc…`)
+    edge_spaces: bool = False  # begins or ends with a space, which Erlang keeps
+
+
+class CookieSource(_Model):
+    """One place a cookie can come from, listed in the order the server and CLI tools use them."""
+
+    kind: CookieSourceKind
+    path: str | None = None  # file sources only
+    present: bool | None  # the file exists / the variable is set (None: a directory on the way is not searchable)
+    readable: bool | None = None
+    regular: bool | None = None
+    mode: str | None = None  # permission bits in octal, e.g. "0400"
+    owner: str | None = None
+    expected_owner: str | None = None  # who must own it for its user to read it (None: no expectation)
+    size: int | None = None
+    content_problem: CookieContentProblem | None = None  # why Erlang would refuse the content
+    error: ProbeError | None = None  # why the file could not be inspected or read
+    value: CookieValue | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path or "$RABBITMQ_ERLANG_COOKIE"
+
+
+class ErlangProcess(_Model):
+    """A local Erlang VM (beam.smp) and whether it exposes its cookie to other local users.
+
+    None in a flag: the process could not be inspected (psutil AccessDenied), which is unknown, not clean.
+    """
+
+    pid: int
+    user: str | None = None
+    rabbit: bool = False  # runs RabbitMQ (`-s rabbit boot`)
+    cookie_in_cmdline: bool | None = None  # `-setcookie` visible in `ps`
+    cookie_in_env: bool | None = None  # RABBITMQ_ERLANG_COOKIE in its environment
+    exposed: CookieValue | None = None  # the exposed cookie's fingerprint, when there is one
+
+
+class CookieFacts(_Model):
+    """The Erlang cookie as found on the view's host: sources, the one tested, and exposure."""
+
+    user: str  # the user preflight ran as (whose ~/.erlang.cookie CLI tools read)
+    sources: list[CookieSource] = Field(default_factory=list)
+    effective: CookieSourceKind | None = None  # the source the handshake presented; None: no usable cookie
+    processes: Observation[list[ErlangProcess]] | None = None
+
+    def source(self, kind: CookieSourceKind) -> CookieSource | None:
+        return next((s for s in self.sources if s.kind == kind), None)
+
+
+# --- Management HTTP API and definitions exports: node types, feature flags, policies, queues
+# (see preflight/collect/management.py, preflight/definitions.py, preflight/policy.py).
+
+
+class MgmtListener(_Model):
+    """One listener of `/api/overview` (cluster-wide: every node's listeners)."""
+
+    node: str
+    protocol: str
+    port: int
+    ip_address: str | None = None
+
+
+class MgmtOverview(_Model):
+    """`/api/overview` as one node answers it: that node's own versions, and the cluster's listeners."""
+
+    node: str | None = None  # the node that answered
+    rabbitmq_version: str | None = None
+    erlang_version: str | None = None  # "25.2.3"
+    product_name: str | None = None
+    product_version: str | None = None
+    management_version: str | None = None
+    cluster_name: str | None = None
+    listeners: list[MgmtListener] = Field(default_factory=list)
+
+
+class ClusterNode(_Model):
+    """One cluster member from `/api/nodes`. A stopped member only has name, type and running."""
+
+    name: str
+    type: Literal["disc", "ram"] | None = None
+    running: bool | None = None
+    partitions: list[str] = Field(default_factory=list)
+    mem_alarm: bool | None = None
+    disk_free_alarm: bool | None = None
+    rabbitmq_version: str | None = None  # the `rabbit` application's version
+
+
+class FeatureFlag(_Model):
+    name: str
+    state: str  # enabled | disabled | unavailable (not supported by every node: a mixed-version cluster)
+    stability: str | None = None  # stable | experimental | required
+    provided_by: str | None = None
+
+
+class Policy(_Model):
+    """A policy or operator policy, as listed by the API or found in a definitions export."""
+
+    vhost: str
+    name: str
+    pattern: str
+    apply_to: str = "all"  # all | queues | exchanges | classic_queues | quorum_queues | streams
+    priority: int | float = 0
+    definition: dict[str, Any] = Field(default_factory=dict)
+
+
+class QueueRow(NamedTuple):
+    """One queue, compactly (a JSON array in facts files: 100,000 of them must stay small).
+
+    `None` means "the source did not say": mirror lists are absent on unmirrored classic queues, the
+    policy columns until the node has emitted queue statistics, every live column in a definitions file.
+    """
+
+    vhost: str
+    name: str
+    type: str = "classic"  # classic | quorum | stream | other types as the broker names them
+    durable: bool = True
+    auto_delete: bool = False
+    exclusive: bool = False
+    node: str | None = None  # leader / master
+    mirrors: list[str] | None = None  # slave_nodes
+    synchronised: list[str] | None = None  # synchronised_slave_nodes
+    members: list[str] | None = None  # quorum queues and streams
+    online: list[str] | None = None
+    policy: str | None = None  # observed, when the source says
+    operator_policy: str | None = None
+    effective: dict[str, Any] | None = None  # observed effective_policy_definition
+    arguments: dict[str, Any] | None = None  # declared x-arguments, when any
+
+
+class QueueTable(_Model):
+    rows: list[QueueRow] = Field(default_factory=list)
+    total_count: int | None = None  # what the API announced: differs from len(rows) when queues churned
+    pages: int = 0
+
+
+class ManagementFacts(_Model):
+    """Cluster-wide facts from one node's management API, or from a definitions export file.
+
+    Each part is its own Observation: a monitoring user may read nodes and queues but get 403 on
+    feature flags. A definitions file has no nodes, flags or live queue state (those stay None).
+    """
+
+    source: Literal["api", "definitions"]
+    answered_by: str | None = None  # the node that answered, or the definitions file
+    rabbitmq_version: str | None = None  # the answering node's, or the export's `rabbitmq_version`
+    nodes: Observation[list[ClusterNode]] | None = None
+    feature_flags: Observation[list[FeatureFlag]] | None = None
+    cluster_id: Observation[str] | None = None  # global parameter internal_cluster_id
+    policies: Observation[list[Policy]] | None = None
+    operator_policies: Observation[list[Policy]] | None = None
+    queues: Observation[QueueTable] | None = None
+
+
+class Discovery(_Model):
+    """Cluster members learned from one reachable node before probing (the inventory was extended)."""
+
+    asked: list[str] = Field(default_factory=list)  # nodes whose API was tried
+    answered_by: str | None = None
+    members: list[str] = Field(default_factory=list)
+    added: list[str] = Field(default_factory=list)  # members the inventory did not list
+    error: ProbeError | None = None
+
+
+# --- Name resolution and local listeners (see preflight/collect/resolve.py and localhost.py).
+
+
+class HostResolution(_Model):
+    """How one node host name resolves on the view's host, through each path that matters.
+
+    `system` is getaddrinfo (nsswitch: /etc/hosts then DNS — what Erlang's native lookup uses);
+    `hosts_file` the entries of /etc/hosts parsed directly (empty: no entry); `dns` dnspython's answer
+    (which never reads /etc/hosts). They are compared because peers and CLI hosts may use another path.
+    """
+
+    host: str
+    system: Observation[list[str]]
+    hosts_file: list[str] = Field(default_factory=list)
+    dns: Observation[list[str]] | None = None
+
+
+class Listener(_Model):
+    """A local listening TCP socket and, when visible, the process that owns it."""
+
+    address: str
+    port: int
+    pid: int | None = None
+    process: str | None = None
+    user: str | None = None

@@ -9,6 +9,7 @@ here, held as `SecretStr` and never serialised.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import tomllib
@@ -26,6 +27,10 @@ from pydantic import (
 )
 
 PASSWORD_ENV = "PREFLIGHT_MGMT_PASSWORD"  # noqa: S105 (the variable name, not a password)
+USER_ENV = "PREFLIGHT_MGMT_USER"  # with node names on the command line: management API without an inventory
+# Names of the systemd credentials (LoadCredential=NAME:PATH) used when the inventory names no file.
+CREDENTIAL_COOKIE = "erlang-cookie"
+CREDENTIAL_PASSWORD = "mgmt-password"  # noqa: S105 (a credential's name)
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_\-]+@[A-Za-z0-9_\-.]+$")
@@ -136,10 +141,18 @@ class Inventory(_Strict):
         return next((n for n in self.nodes if n.name == name), None)
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
+    """TOML-style path of a key: `nodes[1].amqp_port`; odd keys quoted so the line stays one line."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            key = part if _BARE_KEY.match(part) else json.dumps(part)
+            out += f".{key}" if out else key
     return out or "(top level)"
 
 
@@ -150,27 +163,51 @@ def _format_validation(source: str, exc: ValidationError) -> list[str]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"{source}: {loc}: {msg}")
+        lines.append(" ".join(f"{source}: {loc}: {msg}".split("\n")))
     return lines
 
 
+def credential_path(name: str) -> Path | None:
+    """A credential the service manager passed (`LoadCredential=NAME:…`), when there is one.
+
+    systemd copies it into `$CREDENTIALS_DIRECTORY`, readable only by the service's user: the way
+    a non-root service can read the Erlang cookie, which must stay mode 0400 for Erlang itself.
+    """
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    path = Path(directory) / name
+    return path if path.is_file() else None
+
+
 def _read_password(section: ManagementSection, source: str, base: Path) -> ManagementSection:
+    """Password order: management.password_file, the systemd credential, PREFLIGHT_MGMT_PASSWORD."""
+    credential = credential_path(CREDENTIAL_PASSWORD)
     if section.password_file is not None:
+        key = "management.password_file"
         path = section.password_file if section.password_file.is_absolute() else base / section.password_file
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InventoryError(
-                [f"{source}: management.password_file: cannot read {path}: {exc.strerror}"]
-            ) from None
-        password = text.rstrip("\r\n")
+    elif credential is not None:
+        key, path = f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_PASSWORD}", credential
     elif PASSWORD_ENV in os.environ:
-        password = os.environ[PASSWORD_ENV]
+        return section.model_copy(update={"password": SecretStr(os.environ[PASSWORD_ENV])})
     else:
         raise InventoryError(
-            [f"{source}: management: no password: set management.password_file or {PASSWORD_ENV}"]
+            [f"{source}: management: no password: set management.password_file, {PASSWORD_ENV} "
+             f"or a systemd credential {CREDENTIAL_PASSWORD}"]
         )
-    return section.model_copy(update={"password": SecretStr(password)})
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError([f"{source}: {key}: cannot read {path}: {exc.strerror}"]) from None
+    return section.model_copy(update={"password": SecretStr(text.rstrip("\r\n"))})
+
+
+def _with_credential_cookie(inv: Inventory) -> Inventory:
+    """No cookie_file in the inventory: use the systemd credential `erlang-cookie` if present."""
+    cookie = credential_path(CREDENTIAL_COOKIE)
+    if inv.cluster.cookie_file is not None or cookie is None:
+        return inv
+    return inv.model_copy(update={"cluster": inv.cluster.model_copy(update={"cookie_file": cookie})})
 
 
 def parse_inventory(data: dict[str, object], source: str, base: Path | None = None) -> Inventory:
@@ -188,7 +225,7 @@ def parse_inventory(data: dict[str, object], source: str, base: Path | None = No
         inv = inv.model_copy(
             update={"management": _read_password(inv.management, source, base or Path.cwd())}
         )
-    return inv
+    return _with_credential_cookie(inv)
 
 
 def load_inventory(path: Path) -> Inventory:
@@ -221,4 +258,7 @@ def inventory_from_names(names: list[str], base: Inventory | None = None) -> Inv
         raise InventoryError(_format_validation(source, exc)) from None
     if base is not None and base.management is not None:
         inv = inv.model_copy(update={"management": base.management})
-    return inv
+    elif base is None and os.environ.get(USER_ENV):
+        section = _read_password(ManagementSection(user=os.environ[USER_ENV]), source, Path.cwd())
+        inv = inv.model_copy(update={"management": section})
+    return _with_credential_cookie(inv)

@@ -42,6 +42,7 @@ class Finding(_Model):
     evidence: dict[str, Any] = Field(default_factory=dict)
     waived: bool = False
     waiver_reason: str | None = None
+    baseline: bool = False  # recorded by --write-baseline: reported, but does not fail the gate
     outcome: Literal["fail", "unknown"] = "fail"
 
     @property
@@ -72,6 +73,7 @@ class Summary(_Model):
     warning: int = 0
     info: int = 0
     waived: int = 0
+    baseline: int = 0
     checks: CheckCounts = Field(default_factory=CheckCounts)
 
 
@@ -115,6 +117,8 @@ class Report(_Model):
         for f in findings:
             if f.waived:
                 summary.waived += 1
+            elif f.baseline:
+                summary.baseline += 1
             else:
                 setattr(summary, f.severity, getattr(summary, f.severity) + 1)
         for c in checks:
@@ -133,9 +137,10 @@ class Report(_Model):
         )
 
     def failing(self, fail_on: Severity) -> list[Finding]:
-        """Findings that fail the gate: not waived, at or above `fail_on`."""
+        """Findings that fail the gate: not waived, not in the baseline, at or above `fail_on`."""
         floor = severity_rank(fail_on)
-        return [f for f in self.findings if not f.waived and severity_rank(f.severity) >= floor]
+        return [f for f in self.findings
+                if not (f.waived or f.baseline) and severity_rank(f.severity) >= floor]
 
     def exit_code(self, fail_on: Severity) -> int:
         return EXIT_FINDINGS if self.failing(fail_on) else EXIT_OK

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from preflight.engine import Fail, Pass, Result, Unknown, rule
-from preflight.facts import Facts
+from preflight.engine import Fail, Pass, Result, Skip, Unknown, rule
+from preflight.facts import Facts, FeatureFlag
 
 # Supported rolling-upgrade paths (docs: upgrade#rabbitmq-version-upgradability): the only legal mixes.
 UPGRADE_PATHS: dict[str, tuple[str, ...]] = {
@@ -101,6 +101,8 @@ def rabbitmq_versions(facts: Facts) -> tuple[dict[str, Version], dict[str, str]]
                 reasons.append(f"unparsable version {nf.amqp.value.version!r}")
             elif nf.amqp is not None:
                 reasons.append(f"AMQP probe failed: {nf.amqp.reason()}")
+        if node not in found and (fallback := management_version(facts, node)) is not None:
+            found[node] = fallback  # AMQP unreadable: the management API's view of the node
         if node not in found:
             missing[node] = reasons[0] if reasons else "the node was not probed"
     return found, missing
@@ -215,6 +217,8 @@ def erlang_majors(facts: Facts) -> tuple[dict[str, tuple[int, str]], dict[str, s
                 if m:
                     found[node] = (int(m.group(1)), nf.amqp.value.platform)
                     break
+        if node not in found and (otp := management_erlang(facts, node)) is not None:
+            found[node] = otp
         if node not in found:
             missing[node] = "no Erlang/OTP version observed (AMQP Connection.Start not read)"
     return found, missing
@@ -288,3 +292,114 @@ def erlang_supported(facts: Facts) -> Iterator[Result]:
                 evidence={"rabbitmq": versions[node].text, "platform": platform,
                           "supported_otp": list(window)},
             )
+
+
+# --- Management API: versions when AMQP is not readable, and feature flags (node-type/HA owner) ---
+
+
+def management_version(facts: Facts, node: str) -> Version | None:
+    """The node's version from its own `/api/overview`, else from the cluster's `/api/nodes`."""
+    for _origin, nf in facts.observations(node):
+        over = nf.management.value if nf.management is not None else None
+        if over is not None and over.rabbitmq_version and over.node in (None, node):
+            return Version.parse(over.rabbitmq_version)
+    for view in facts.views:
+        live = view.management.value if view.management is not None else None
+        members = live.nodes.value if live is not None and live.nodes is not None else None
+        for member in members or []:
+            if member.name == node and member.rabbitmq_version:
+                return Version.parse(member.rabbitmq_version)
+    return None
+
+
+def management_erlang(facts: Facts, node: str) -> tuple[int, str] | None:
+    """(OTP major, "Erlang/OTP x.y.z") from the node's own `/api/overview`."""
+    for _origin, nf in facts.observations(node):
+        over = nf.management.value if nf.management is not None else None
+        if over is not None and over.erlang_version and over.node in (None, node):
+            m = re.match(r"(\d+)", over.erlang_version)
+            if m:
+                return int(m.group(1)), f"Erlang/OTP {over.erlang_version}"
+    return None
+
+
+def _feature_flags(facts: Facts) -> tuple[list[FeatureFlag] | None, str]:
+    """The cluster's feature flags from the live API, or why they are not known."""
+    if not facts.inventory.nodes:
+        return None, ""  # a definitions file judged alone: no cluster to ask
+    reason = "the management API is not configured (feature flags are read from /api/feature-flags)"
+    for view in facts.views:
+        obs = view.management
+        if obs is None or (obs.value is not None and obs.value.source != "api"):
+            continue
+        if obs.value is None:
+            reason = f"the management API could not be read: {obs.reason()}"
+        elif obs.value.feature_flags is None or obs.value.feature_flags.value is None:
+            flags = obs.value.feature_flags
+            reason = f"feature flags could not be listed: {flags.reason() if flags else 'not queried'}"
+        else:
+            return obs.value.feature_flags.value, ""
+    return None, reason
+
+
+@rule(
+    id="VER010",
+    slug="feature-flag-unavailable",
+    family="version",
+    severity="warning",
+    title="A feature flag is unavailable: not every node supports it (mixed versions)",
+    rationale="""
+        `/api/feature-flags` reports a flag as `unavailable` when some node does not know it: the
+        cluster runs mixed RabbitMQ versions. That is only legal during a rolling upgrade, which
+        must be finished (and the new flags enabled) before the next one.
+    """,
+    remediation="Upgrade the remaining nodes, then `rabbitmqctl enable_feature_flag all`.",
+)
+def feature_flag_unavailable(facts: Facts) -> Iterator[Result]:
+    flags, reason = _feature_flags(facts)
+    if flags is None:
+        yield Unknown(None, reason) if reason else Skip(None, "no cluster: a definitions file judged alone")
+        return
+    names = sorted(f.name for f in flags if f.state == "unavailable")
+    if not names:
+        yield Pass(None)
+        return
+    yield Fail(
+        None, subject="feature-flags",
+        message=f"{len(names)} feature flag(s) unavailable — not supported by every node, so the cluster runs "
+        f"mixed versions: {', '.join(names)}",
+        remediation="Finish the rolling upgrade (same RabbitMQ version on every node), then "
+        "`rabbitmqctl enable_feature_flag all`.",
+        evidence={"unavailable": names},
+    )
+
+
+@rule(
+    id="VER011",
+    slug="feature-flags-disabled",
+    family="version",
+    severity="warning",
+    title="Stable feature flags left disabled after an upgrade",
+    rationale="""
+        A new cluster enables every stable flag; a disabled stable flag means an upgrade was not
+        finished. The next upgrade requires them (3.11.18 → 3.12 and 3.13 → 4.x need all flags
+        enabled) and nodes refuse to boot with "required feature flag not enabled".
+    """,
+    remediation="`rabbitmqctl enable_feature_flag all` (once every node runs the same version).",
+)
+def feature_flags_disabled(facts: Facts) -> Iterator[Result]:
+    flags, reason = _feature_flags(facts)
+    if flags is None:
+        yield Unknown(None, reason) if reason else Skip(None, "no cluster: a definitions file judged alone")
+        return
+    names = sorted(f.name for f in flags if f.state == "disabled" and f.stability in (None, "stable"))
+    if not names:
+        yield Pass(None)
+        return
+    yield Fail(
+        None, subject="feature-flags",
+        message=f"{len(names)} stable feature flag(s) disabled — the last upgrade was not finished: "
+        f"{', '.join(names)}",
+        remediation="rabbitmqctl enable_feature_flag all",
+        evidence={"disabled": names},
+    )

@@ -7,6 +7,7 @@ import datetime as dt
 from preflight.facts import (
     AmqpServer,
     Facts,
+    HostResolution,
     InventorySummary,
     NodeFacts,
     Observation,
@@ -27,12 +28,12 @@ def amqp_ok(version: str = "3.10.8", otp: str = "25.2.3") -> Observation[AmqpSer
 
 
 def amqp_failed(kind: str = "refused", detail: str = "connection refused") -> Observation[AmqpServer]:
-    return Observation[AmqpServer](error=ProbeError(kind=kind, detail=detail), latency_ms=1.0)  # type: ignore[arg-type]
+    return Observation[AmqpServer](error=ProbeError(kind=kind, detail=detail), latency_ms=1.0)
 
 
 def port(role: str, number: int, status: str = "open", **extra: object) -> PortCheck:
     fields: dict[str, object] = {"latency_ms": 1.0, **extra}
-    return PortCheck(role=role, port=number, status=status, **fields)  # type: ignore[arg-type]
+    return PortCheck(role=role, port=number, status=status, **fields)
 
 
 def node(name: str, version: str | None = "3.10.8", *, otp: str = "25.2.3", down: bool = False,
@@ -60,3 +61,15 @@ def facts(*nodes: NodeFacts, expect: ExpectSection | None = None, hostname: str 
     view = View(origin=Origin(hostname=hostname, node=origin_node, collected_at=NOW),
                 nodes={n.name: n for n in nodes})
     return Facts(tool_version="test", inventory=summary, views=[view])
+
+
+def resolved(host: str, *addresses: str, hosts_file: list[str] | None = None, dns: list[str] | None = None,
+             latency_ms: float = 1.0) -> HostResolution:
+    """A host name that resolves (system resolver) to `addresses`; none given: it does not resolve."""
+    system = (
+        Observation[list[str]](value=list(addresses), latency_ms=latency_ms)
+        if addresses
+        else Observation[list[str]](error=ProbeError(kind="unresolvable", detail=f"{host} does not resolve"))
+    )
+    dns_obs = Observation[list[str]](value=dns, latency_ms=1.0) if dns is not None else None
+    return HostResolution(host=host, system=system, hosts_file=hosts_file or [], dns=dns_obs)

@@ -9,7 +9,9 @@ unreachable node costs one timeout, not one per probe. What the deadline cuts of
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import functools
 import socket
 import time
 from collections.abc import Callable, Coroutine
@@ -17,6 +19,11 @@ from dataclasses import dataclass
 
 from preflight import __version__
 from preflight.collect import amqp
+from preflight.collect.cookie import LocalCookie, collect_cookie, read_local_cookie
+from preflight.collect.distribution import collect_distribution
+from preflight.collect.localhost import collect_listeners
+from preflight.collect.management import collect_management_node, collect_management_view, discover
+from preflight.collect.resolve import collect_resolution
 from preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port
 from preflight.facts import (
     AmqpServer,
@@ -46,6 +53,11 @@ class CollectOptions:
     def management(self) -> bool:
         """The inventory gives management API credentials."""
         return self.inventory.management is not None
+
+    @functools.cached_property
+    def local_cookie(self) -> LocalCookie:
+        """The local cookie sources, read once per run: every handshake and the cookie facts share them."""
+        return read_local_cookie(self.inventory.cluster.cookie_file)
 
     @classmethod
     def of(
@@ -99,14 +111,10 @@ def _silent(what: str) -> ProbeFailure:
 
 
 async def collect_ports(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
-    """Bare connect checks for ports that no protocol probe of this run dials."""
-    wanted: list[tuple[str, int]] = [("epmd", spec.epmd_port)]
-    if opts.management:
-        wanted.append(("management", spec.management_port))
+    """Bare connect checks for ports that no protocol probe of this run dials (epmd and dist: distribution.py)."""
+    wanted: list[tuple[str, int]] = []  # management: its /api/overview probe (management.py)
     if spec.amqps_port:
         wanted.append(("amqps", spec.amqps_port))
-    if spec.dist_port:
-        wanted.append(("dist", spec.dist_port))
     results = await asyncio.gather(
         *(probe_port(spec.target, port, role, opts.timeout) for role, port in wanted)  # type: ignore[arg-type]
     )
@@ -116,10 +124,12 @@ async def collect_ports(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) 
 
 # Every source of per-node facts, run concurrently for each node. A collector fills its own
 # fields of NodeFacts and orders its own dependent steps (e.g. EPMD before the handshake).
-NODE_COLLECTORS: list[NodeCollector] = [collect_amqp, collect_ports]
+NODE_COLLECTORS: list[NodeCollector] = [collect_amqp, collect_ports, collect_distribution, collect_management_node]
 
 # Sources of facts about the cluster or the local host, run concurrently with the node probes.
-VIEW_COLLECTORS: list[ViewCollector] = []
+VIEW_COLLECTORS: list[ViewCollector] = [
+    collect_cookie, collect_management_view, collect_resolution, collect_listeners
+]
 
 
 async def collect_node(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
@@ -161,5 +171,21 @@ async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
 
 def collect(inv: Inventory, opts: CollectOptions) -> Facts:
     """Probe everything the inventory names, from this host, under the deadline."""
-    view = asyncio.run(collect_view(inv, opts))
+    inv, view = asyncio.run(_discover_then_collect(inv, opts))
     return Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=[view])
+
+
+async def _discover_then_collect(inv: Inventory, opts: CollectOptions) -> tuple[Inventory, View]:
+    """Learn the cluster's members from one node first (discovery may add nodes), then probe them
+    all; both phases share the run's deadline."""
+    t0 = time.perf_counter()
+    found = None
+    try:
+        async with asyncio.timeout(opts.deadline):
+            inv, found = await discover(inv, opts, _origin_node(inv, socket.gethostname(), None))
+    except TimeoutError:
+        pass
+    left = max(0.1, opts.deadline - (time.perf_counter() - t0))
+    view = await collect_view(inv, dataclasses.replace(opts, inventory=inv, deadline=left))
+    view.discovery = found
+    return inv, view

@@ -12,6 +12,9 @@ from preflight.report import Report, Severity
 RENDERERS: dict[str, str] = {
     "text": "text",
     "json": "json_report",
+    "sarif": "sarif",
+    "junit": "junit",
+    "github": "github",
 }
 
 

@@ -25,12 +25,30 @@ def _label(f: Finding, color: bool) -> str:
 
 
 def _finding_lines(f: Finding, color: bool) -> list[str]:
-    waived = f"  [waived: {f.waiver_reason}]" if f.waived else ""
-    head = f"  {_label(f, color)} {f.rule} {f.slug}{waived}"
+    tag = f"  [waived: {f.waiver_reason}]" if f.waived else ("  [in baseline]" if f.baseline else "")
+    head = f"  {_label(f, color)} {f.rule} {f.slug}{tag}"
     body = textwrap.wrap(f.message, width=100, initial_indent="      ", subsequent_indent="      ")
     fix = textwrap.wrap(f.remediation, width=100, initial_indent="      fix: ",
                         subsequent_indent="           ")
     return [head, *body, *fix]
+
+
+def _unknown_lines(items: list[Finding], color: bool) -> list[str]:
+    """Checks that could not be performed for one reason are listed once, with every rule they hold up."""
+    by_reason: dict[str, list[Finding]] = {}
+    for f in items:
+        by_reason.setdefault(str(f.evidence.get("reason", f.message)), []).append(f)
+    out = []
+    for reason, group in by_reason.items():
+        if len(group) == 1:
+            out.extend(_finding_lines(group[0], color))
+            continue
+        ids = ", ".join(f.rule for f in group)
+        out.extend(textwrap.wrap(f"{len(group)} checks could not be performed: {ids}", width=100,
+                                 initial_indent=f"  {_label(group[0], color)} ", subsequent_indent="      "))
+        out.extend(textwrap.wrap(f"because: {reason}", width=100, initial_indent="      ",
+                                 subsequent_indent="      "))
+    return out
 
 
 def render(report: Report, ctx: RenderContext) -> str:
@@ -42,10 +60,12 @@ def render(report: Report, ctx: RenderContext) -> str:
     ]
     ordered = sorted(report.findings, key=lambda f: (f.node is None, f.node or ""))
     for node, group in groupby(ordered, key=lambda f: f.node):
-        items = sorted(group, key=lambda f: (f.waived, -severity_rank(f.severity), f.rule))
+        items = sorted(group, key=lambda f: (f.waived or f.baseline, -severity_rank(f.severity), f.rule))
         out.append(_paint(node or "cluster-wide", "1", color))
         for f in items:
-            out.extend(_finding_lines(f, color))
+            if f.outcome == "fail":
+                out.extend(_finding_lines(f, color))
+        out.extend(_unknown_lines([f for f in items if f.outcome == "unknown"], color))
         out.append("")
     if not report.findings:
         out += ["No findings.", ""]

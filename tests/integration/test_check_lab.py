@@ -20,7 +20,10 @@ def test_healthy_lab_exits_0_with_no_error_findings(lab: Lab) -> None:
     report = result.json()
     assert result.returncode == 0, result.stdout
     assert report["summary"]["critical"] == 0 and report["summary"]["error"] == 0
-    assert report["summary"]["checks"]["fail"] == 0 and report["summary"]["checks"]["unknown"] == 0
+    assert report["summary"]["checks"]["unknown"] == 0
+    # From the root namespace the lab's host names do not resolve: that only breaks CLI tools run
+    # here, so it is the one thing reported, as warnings.
+    assert {(f["rule"], f["severity"]) for f in report["findings"]} <= {("HOST001", "warning")}
     statuses = {(c["rule"], c["node"]): c["status"] for c in report["checks"]}
     assert statuses[("VER001", "rabbit@rabbit2")] == "pass"
 

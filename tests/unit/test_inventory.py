@@ -118,3 +118,19 @@ def test_command_line_names_extend_a_loaded_inventory(tmp_path: Path) -> None:
     inv = inventory_from_names(["rabbit@rabbit1", "rabbit@rabbit9"], load_inventory(write(tmp_path, GOOD)))
     assert [n.name for n in inv.nodes] == ["rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit9"]
     assert inv.management is not None and inv.management.password is not None
+
+
+def test_command_line_names_use_management_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFLIGHT_MGMT_USER", "monitoring")
+    monkeypatch.setenv("PREFLIGHT_MGMT_PASSWORD", "env-secret")
+    inv = inventory_from_names(["rabbit@a"])
+    assert inv.management is not None and inv.management.user == "monitoring"
+    assert inv.management.password is not None and inv.management.password.get_secret_value() == "env-secret"
+
+
+def test_management_user_without_any_password_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFLIGHT_MGMT_USER", "monitoring")
+    monkeypatch.delenv("PREFLIGHT_MGMT_PASSWORD", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    with pytest.raises(InventoryError, match="no password"):
+        inventory_from_names(["rabbit@a"])
