@@ -61,16 +61,22 @@ async def resolve_system(host: str, timeout: float) -> list[str]:
     return _sorted_addresses({str(info[4][0]) for info in infos})
 
 
-async def resolve_dns(host: str, timeout: float) -> list[str]:
-    """A and AAAA through the DNS servers of /etc/resolv.conf, with the search list, as nsswitch would."""
+async def resolve_dns(host: str, timeout: float, nameservers: list[tuple[str, int]] | None = None) -> list[str]:
+    """A and AAAA through the DNS servers of /etc/resolv.conf, with the search list, as nsswitch would.
+
+    `nameservers` (address, port) replaces resolv.conf: tests point it at fake servers.
+    """
     import dns.asyncresolver
     import dns.exception
+    import dns.nameserver
     import dns.resolver
 
     try:
-        resolver = dns.asyncresolver.Resolver()
+        resolver = dns.asyncresolver.Resolver(configure=nameservers is None)
     except dns.resolver.NoResolverConfiguration:
         raise ProbeFailure("no DNS servers configured (/etc/resolv.conf)") from None
+    if nameservers is not None:
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(addr, port) for addr, port in nameservers]
     resolver.lifetime = timeout
     resolver.timeout = min(timeout, 1.0)
 
@@ -81,9 +87,10 @@ async def resolve_dns(host: str, timeout: float) -> list[str]:
             return set()
         return {r.to_text() for r in answer}
 
-    try:
-        a, aaaa = await asyncio.gather(query("A"), query("AAAA"))
-    except dns.exception.Timeout:
+    try:  # dnspython's retry back-off can overrun `lifetime` by up to 0.4 s: the timeout here is the bound
+        async with asyncio.timeout(timeout):
+            a, aaaa = await asyncio.gather(query("A"), query("AAAA"))
+    except (dns.exception.Timeout, TimeoutError):
         raise TimedOut(f"DNS did not answer for {host} within {timeout:g} s") from None
     except dns.resolver.NoNameservers:
         raise ProbeFailure(f"no DNS server answered for {host}") from None
@@ -112,12 +119,18 @@ def read_hosts_table() -> dict[str, list[str]]:
 
 
 async def resolve_host(host: str, hosts_table: dict[str, list[str]], timeout: float) -> HostResolution:
+    """System resolver always; DNS only when /etc/hosts has the name.
+
+    Without a hosts entry the system resolver's answer already *is* the DNS answer (nsswitch falls
+    through to DNS), so asking again would only cost time and dnspython's import (~70 ms).
+    """
+    hosts_file = hosts_table.get(host.lower(), [])
+    if not hosts_file:
+        return HostResolution(host=host, system=await _observe(resolve_system, host, timeout), hosts_file=[])
     system, dns_answer = await asyncio.gather(
         _observe(resolve_system, host, timeout), _observe(resolve_dns, host, timeout)
     )
-    return HostResolution(
-        host=host, system=system, hosts_file=hosts_table.get(host.lower(), []), dns=dns_answer
-    )
+    return HostResolution(host=host, system=system, hosts_file=hosts_file, dns=dns_answer)
 
 
 async def collect_resolution(view: View, opts: CollectOptions) -> None:
