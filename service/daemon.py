@@ -1,0 +1,375 @@
+"""`preflight daemon`: the same check as `preflight check`, on a schedule, with an audit trail.
+
+Each run calls `preflight.pipeline.run_check` — the daemon adds scheduling (APScheduler 3), the
+audit log, drift against the previous run, health and metrics, and nothing that judges a cluster.
+
+Threads: APScheduler runs the audit in one worker thread (`max_instances=1`, `coalesce=True`, so a
+run that outlasts the interval is never overlapped). The main thread only waits for signals,
+reloads, pings the watchdog and shuts down. Signal handlers do nothing at all: `signal.set_wakeup_fd`
+queues each signal number on a socket the main loop waits on, so no handler ever takes a lock or
+calls into the scheduler (calling `shutdown()` from a handler or a job can deadlock or leave the job
+marked running forever).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import select
+import signal
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from preflight import __version__
+from preflight.engine import Rule, select_rules
+from preflight.inventory import Inventory, InventoryError
+from preflight.pipeline import CheckRun, load_checked_inventory, run_check
+from preflight.report import REPORT_SCHEMA, Report, Severity
+from service.auditlog import AuditLog, AuditLogError, open_audit_log, route_library_logs
+from service.drift import Drift, RunState, StateError, StateStore, compute_drift
+from service.health import DaemonStatus, HealthServer, RunSnapshot
+from service.notify import Notifier
+from service.schedule import Schedule
+
+JOB_ID = "audit"
+DEFAULT_STOP_TIMEOUT = 10.0
+
+
+class DaemonConfigError(Exception):
+    """The daemon cannot start as configured; one line per problem (the CLI exits 2)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+@dataclass(frozen=True)
+class DaemonOptions:
+    inventory_path: Path
+    schedule: Schedule
+    state_dir: Path
+    audit_log: str = "-"
+    listen: tuple[str, int] | None = None
+    fail_on: Severity = "error"
+    unknown_as: Severity = "error"
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    timeout: float | None = None
+    deadline: float | None = None
+    cookie_file: Path | None = None
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+
+
+class SignalWaker:
+    """SIGTERM/SIGINT/SIGHUP as bytes on a socket: the handlers themselves do nothing."""
+
+    WATCHED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self._rx, self._tx = socket.socketpair()
+        self._rx.setblocking(False)
+        self._tx.setblocking(False)
+        self._previous: dict[int, Any] = {}
+        self._previous_fd = -1
+
+    def install(self) -> None:
+        self._previous_fd = signal.set_wakeup_fd(self._tx.fileno(), warn_on_full_buffer=False)
+        for sig in self.WATCHED:
+            self._previous[sig] = signal.signal(sig, _record_only)
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._rx.close()
+        self._tx.close()
+
+    def wait(self, timeout: float) -> list[int]:
+        """Signals received since the last call, in order; [] when `timeout` passed quietly."""
+        ready, _, _ = select.select([self._rx], [], [], timeout)
+        if not ready:
+            return []
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while chunk := self._rx.recv(256):
+                data += chunk
+        return [n for n in data if n in self.WATCHED]
+
+
+def _record_only(signum: int, frame: object) -> None:
+    """The C-level handler has already written `signum` to the wakeup socket; nothing else to do."""
+
+
+def new_run_id(now: dt.datetime) -> str:
+    """Sortable by time, unique enough for one daemon: 20261125T203311Z-3f9a1c."""
+    return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
+
+
+class AuditDaemon:
+    """One daemon: the current inventory, the drift baseline, and the run/stop bookkeeping."""
+
+    def __init__(self, opts: DaemonOptions, inventory: Inventory, rules: list[Rule], audit: AuditLog,
+                 store: StateStore, previous: RunState | None, status: DaemonStatus,
+                 notifier: Notifier, health: HealthServer | None = None) -> None:
+        self.opts, self.inventory, self.rules = opts, inventory, rules
+        self.audit, self.store, self.previous = audit, store, previous
+        self.status, self.notifier, self.health = status, notifier, health
+        self.runs = 0
+        self.abandoned_run: str | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._current: tuple[str, float] | None = None
+        self._stopping = False
+        self._started = time.monotonic()
+        self._scheduler: BackgroundScheduler | None = None
+
+    # ----------------------------------------------------------------- the job (worker thread)
+
+    def run_once(self) -> None:
+        """One audit. Never raises: a failed run is an `audit.error` and the schedule goes on."""
+        started = dt.datetime.now(dt.UTC)
+        run_id = new_run_id(started)
+        with self._lock:
+            if self._stopping:
+                return
+            self._current = (run_id, time.monotonic())
+            self._idle.clear()
+        try:
+            self._audit(run_id, self.inventory)
+        except Exception as exc:  # a bug in drift or logging must not end the schedule silently
+            self.error("run", f"recording the run failed: {type(exc).__name__}: {exc}", exc=exc, run_id=run_id)
+        finally:
+            with self._lock:
+                self._current = None
+                self._idle.set()
+
+    def _audit(self, run_id: str, inv: Inventory) -> None:
+        try:
+            run = run_check(inv, self.rules, timeout=self.opts.timeout, deadline=self.opts.deadline,
+                            unknown_severity=self.opts.unknown_as)
+        except Exception as exc:  # the daemon must outlive anything one run can throw
+            reason = f"the audit run failed: {type(exc).__name__}: {exc}"
+            self.error("run", reason, exc=exc, run_id=run_id, cluster=inv.cluster.name)
+            self.notifier.status(f"last audit failed: {type(exc).__name__}")
+            return
+        finished = dt.datetime.now(dt.UTC)
+        self._note_cutoffs(run_id, run)
+        drift = compute_drift(self.previous, run.report, run_id, finished)
+        self.audit.record("audit.run", **self._run_record(run_id, run.report, finished, drift))
+        self._record_drift(run_id, run.report.cluster, drift)
+        self.previous = drift.state
+        self._save(run_id, drift.state)
+        self.status.record_run(RunSnapshot.of(run.report, run_id, finished, self.opts.fail_on))
+        self.runs += 1
+        self.notifier.status(status_line(run.report, finished, self.opts.fail_on))
+
+    def _run_record(self, run_id: str, report: Report, finished: dt.datetime, drift: Drift) -> dict[str, Any]:
+        body = report.model_dump(mode="json", by_alias=True)
+        body.pop("schema", None)
+        return {
+            "run_id": run_id, **body, "report_schema": REPORT_SCHEMA, "finished_at": finished,
+            "fail_on": self.opts.fail_on, "failing": len(report.failing(self.opts.fail_on)),
+            "exit_code": report.exit_code(self.opts.fail_on),
+            "drift": {"previous_run_id": self.previous.run_id if self.previous else None,
+                      "new": len(drift.new), "resolved": len(drift.resolved)},
+        }
+
+    def _record_drift(self, run_id: str, cluster: str, drift: Drift) -> None:
+        for identity, finding in drift.new:
+            self.audit.record("audit.finding.new", run_id=run_id, cluster=cluster, identity=identity,
+                              finding=finding.model_dump(mode="json", by_alias=True))
+        for identity, known in drift.resolved:
+            self.audit.record("audit.finding.resolved", run_id=run_id, cluster=cluster, identity=identity,
+                              finding=known.public(), first_seen=known.first_seen,
+                              first_run_id=known.first_run_id)
+
+    def _note_cutoffs(self, run_id: str, run: CheckRun) -> None:
+        """A collection the deadline cut short is a collector failure, though the run still reports."""
+        for view in run.facts.views:
+            if view.origin.deadline_reached:
+                self.error("collect", f"the collection deadline cut off probes from {view.origin.hostname} "
+                           f"after {view.origin.duration_ms:g} ms; what they did not observe is reported unknown",
+                           run_id=run_id, cluster=run.report.cluster)
+
+    def _save(self, run_id: str, state: RunState) -> None:
+        try:
+            self.store.save(state)
+        except StateError as exc:
+            self.error("state", exc.reason, run_id=run_id)
+
+    def error(self, stage: str, reason: str, exc: BaseException | None = None, **fields: Any) -> None:
+        self.audit.error(stage, reason, exc=exc, **fields)
+        self.status.record_error(stage, reason)
+
+    # ----------------------------------------------------------------- the main thread
+
+    def serve(self, waker: SignalWaker, startup_problems: Sequence[tuple[str, str]] = ()) -> int:
+        """Schedule, announce, loop on signals until told to stop; returns the exit code."""
+        scheduler = self._build_scheduler()
+        self.audit.record("audit.start", **self._start_record())
+        for stage, reason in startup_problems:
+            self.error(stage, reason)
+        scheduler.start()
+        self.notifier.ready("first audit scheduled")
+        self.notifier.watchdog()
+        reason = self._loop(waker)
+        return self._shutdown(scheduler, reason)
+
+    def _build_scheduler(self) -> BackgroundScheduler:
+        schedule = self.opts.schedule
+        scheduler = BackgroundScheduler(
+            timezone=dt.UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": schedule.misfire_grace()},
+        )
+        scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        scheduler.add_job(self.run_once, schedule.trigger(), id=JOB_ID, name="preflight audit",
+                          next_run_time=dt.datetime.now(dt.UTC))
+        self._scheduler = scheduler
+        return scheduler
+
+    def _on_skipped(self, event: JobEvent) -> None:
+        self.status.record_skip("max_instances" if event.code == EVENT_JOB_MAX_INSTANCES else "missed")
+
+    def _start_record(self) -> dict[str, Any]:
+        inv = self.inventory
+        return {
+            "version": __version__, "pid": os.getpid(), "inventory": str(self.opts.inventory_path),
+            "cluster": inv.cluster.name, "nodes": [n.name for n in inv.nodes],
+            "schedule": self.opts.schedule.describe(), "fail_on": self.opts.fail_on,
+            "unknown_as": self.opts.unknown_as, "rules": [r.id for r in self.rules],
+            "state_dir": str(self.opts.state_dir), "audit_log": self.audit.sink.describe(),
+            "listen": self.health.address if self.health else None,
+            "previous_run_id": self.previous.run_id if self.previous else None,
+            "systemd_notify": self.notifier.enabled, "watchdog_s": self.notifier.watchdog_seconds,
+        }
+
+    def _loop(self, waker: SignalWaker) -> str:
+        tick = min(self.notifier.watchdog_seconds / 3, 10.0) if self.notifier.watchdog_seconds else 10.0
+        while True:
+            for signum in waker.wait(tick):
+                if signum == signal.SIGHUP:
+                    self.reload()
+                else:
+                    return signal.Signals(signum).name
+            if self.alive():
+                self.notifier.watchdog()
+
+    def alive(self) -> bool:
+        """For the watchdog: the scheduler runs and no audit has been stuck far past its deadline."""
+        with self._lock:
+            current = self._current
+        if self._scheduler is None or not self._scheduler.running:
+            return False
+        if current is None:
+            return True
+        deadline = self.opts.deadline or self.inventory.cluster.deadline
+        return time.monotonic() - current[1] < 2 * deadline + 30
+
+    def reload(self) -> None:
+        """SIGHUP: reopen the audit file, then load the inventory again — or keep the old one."""
+        reopened = True
+        try:
+            self.audit.reopen()
+        except AuditLogError as exc:
+            reopened = False
+            self.error("reload", exc.reason)
+        path = self.opts.inventory_path
+        try:
+            fresh = load_checked_inventory(path, self.opts.cookie_file)
+        except InventoryError as exc:
+            self.error("reload", "the new inventory is invalid; still using the previous one: "
+                       + "; ".join(exc.problems), inventory=str(path), problems=exc.problems)
+            return
+        except Exception as exc:  # an unexpected reload failure must not take the daemon down
+            self.error("reload", f"reloading failed ({type(exc).__name__}); still using the previous inventory",
+                       exc=exc, inventory=str(path))
+            return
+        before, self.inventory = self.inventory, fresh
+        self.audit.record("audit.reload", inventory=str(path), cluster=fresh.cluster.name,
+                          previous_cluster=before.cluster.name, nodes=[n.name for n in fresh.nodes],
+                          audit_log_reopened=reopened)
+
+    def _shutdown(self, scheduler: BackgroundScheduler, reason: str) -> int:
+        """Let the current run finish within `stop_timeout`, else abandon it; `audit.stop` is last."""
+        self.notifier.stopping(f"stopping ({reason})")
+        with self._lock:
+            self._stopping = True
+        scheduler.pause()
+        finished = self._idle.wait(self.opts.stop_timeout)
+        with self._lock:
+            self.abandoned_run = None if finished or self._current is None else self._current[0]
+        self.audit.record("audit.stop", reason=reason, runs=self.runs, abandoned_run=self.abandoned_run,
+                          uptime_s=round(time.monotonic() - self._started, 1),
+                          stop_timeout_s=self.opts.stop_timeout)
+        self.audit.close()
+        if self.health is not None:
+            self.health.stop()
+        scheduler.shutdown(wait=self.abandoned_run is None)
+        return 0
+
+
+def status_line(report: Report, finished: dt.datetime, fail_on: Severity) -> str:
+    """systemctl status shows this: when, what was found, and whether the gate holds."""
+    s = report.summary
+    gate = "failing" if report.failing(fail_on) else "clean"
+    return (f"last audit {finished:%Y-%m-%d %H:%M:%S}Z: {s.critical} critical, {s.error} error, "
+            f"{s.warning} warning, {s.info} info; {gate} at --fail-on {fail_on}")
+
+
+def _load_previous(store: StateStore) -> tuple[RunState | None, list[tuple[str, str]]]:
+    try:
+        return store.load(), []
+    except StateError as exc:
+        return None, [("state", exc.reason)]
+
+
+def _open_health(opts: DaemonOptions, status: DaemonStatus) -> HealthServer | None:
+    if opts.listen is None:
+        return None
+    host, port = opts.listen
+    try:
+        return HealthServer(host, port, status)
+    except OSError as exc:
+        raise DaemonConfigError([f"--listen {host}:{port}: cannot listen: {exc.strerror or exc}"]) from None
+
+
+def run_daemon(opts: DaemonOptions) -> int:
+    """Validate everything that can be wrong at start (exit 2), then serve until SIGTERM/SIGINT."""
+    rules = select_rules(opts.select, opts.ignore)
+    inventory = load_checked_inventory(opts.inventory_path, opts.cookie_file)
+    store = StateStore(opts.state_dir)
+    try:
+        store.prepare()
+        audit = open_audit_log(opts.audit_log)
+    except (StateError, AuditLogError) as exc:
+        raise DaemonConfigError([exc.reason]) from None
+    previous, problems = _load_previous(store)
+    status = DaemonStatus(fail_on=opts.fail_on, stale_after=opts.schedule.stale_after,
+                          audit_problem=lambda: audit.sink.last_write_error)
+    health = _open_health(opts, status)
+    route_library_logs()
+    daemon = AuditDaemon(opts, inventory, rules, audit, store, previous, status, Notifier(), health)
+    waker = SignalWaker()
+    waker.install()
+    try:
+        if health is not None:
+            health.start()
+        code = daemon.serve(waker, problems)
+    finally:
+        waker.uninstall()
+    if daemon.abandoned_run is not None:
+        os._exit(code)  # the abandoned run's thread would otherwise hold the interpreter open
+    return code

@@ -1,0 +1,238 @@
+"""`/healthz` and `/metrics` for the daemon, on loopback unless told otherwise.
+
+Health answers one question a load balancer or a monitoring probe can act on: did the last audit
+finish recently, and was the cluster clean by the daemon's `--fail-on` gate? Metrics are rendered
+from one immutable snapshot of the last run, so a scrape never sees half of one run's findings
+and half of the next one's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from preflight.report import Report, Severity
+
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
+_SHOWN_FAILING = 5
+# The classic text format every Prometheus version parses (prometheus-client 0.22+ would label it 1.0.0).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Where an audit.error can come from: the run itself, a collection cut short by its deadline, the
+# state file, a reload (bad inventory, audit file not reopenable).
+ERROR_STAGES = ("run", "collect", "state", "reload")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPv6]:PORT`; port 0 picks a free port (the daemon logs which)."""
+    m = _LISTEN.match(text.strip())
+    if not m or int(m["port"]) > 65535:
+        raise ValueError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9419 or [::1]:9419")
+    return (m["v6"] or m["host"]), int(m["port"])
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """The numbers of one completed run that health and metrics need (no messages, no evidence)."""
+
+    run_id: str
+    finished_at: dt.datetime
+    duration_s: float
+    by_severity_rule: dict[tuple[str, str], int]
+    waived: int
+    checks: dict[str, int]
+    summary: dict[str, Any]
+    failing: list[str]
+
+    @classmethod
+    def of(cls, report: Report, run_id: str, finished_at: dt.datetime, fail_on: Severity) -> RunSnapshot:
+        counts: Counter[tuple[str, str]] = Counter((f.severity, f.rule) for f in report.findings if not f.waived)
+        return cls(
+            run_id=run_id, finished_at=finished_at, duration_s=report.duration_ms / 1000,
+            by_severity_rule=dict(counts), waived=report.summary.waived,
+            checks=report.summary.checks.model_dump(by_alias=True),
+            summary=report.summary.model_dump(mode="json", by_alias=True),
+            failing=[f.identity for f in report.failing(fail_on)],
+        )
+
+
+@dataclass
+class DaemonStatus:
+    """Counters and the last snapshot, shared by the run thread and the HTTP threads."""
+
+    fail_on: Severity
+    stale_after: Callable[[dt.datetime], dt.datetime]  # last finish → when it is too old
+    audit_problem: Callable[[], str | None] = lambda: None
+    last: RunSnapshot | None = None
+    runs_total: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    last_error: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_run(self, snapshot: RunSnapshot) -> None:
+        with self._lock:
+            self.last, self.runs_total = snapshot, self.runs_total + 1
+
+    def record_error(self, stage: str, reason: str) -> None:
+        with self._lock:
+            self.errors[stage] += 1
+            self.last_error = reason
+
+    def record_skip(self, reason: str) -> None:
+        with self._lock:
+            self.skipped[reason] += 1
+
+    def health(self, now: dt.datetime | None = None) -> tuple[bool, dict[str, Any]]:
+        """(healthy, body): healthy when the last run is fresh and nothing is at or above fail_on."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self._lock:
+            last, last_error = self.last, self.last_error
+        reasons: list[str] = []
+        body: dict[str, Any] = {"fail_on": self.fail_on, "last_run": None, "last_error": last_error}
+        if last is None:
+            reasons.append("no audit run has finished yet")
+        else:
+            deadline = self.stale_after(last.finished_at)
+            body["last_run"] = {
+                "run_id": last.run_id, "finished_at": _iso(last.finished_at),
+                "duration_ms": round(last.duration_s * 1000, 1), "summary": last.summary,
+                "stale_after": _iso(deadline),
+            }
+            if now > deadline:
+                reasons.append(
+                    f"the last run finished at {_iso(last.finished_at)}, more than two intervals ago"
+                    + (f" (latest error: {last_error})" if last_error else "")
+                )
+            if last.failing:
+                shown = ", ".join(last.failing[:_SHOWN_FAILING])
+                more = f" and {len(last.failing) - _SHOWN_FAILING} more" if len(last.failing) > _SHOWN_FAILING else ""
+                reasons.append(f"{len(last.failing)} finding(s) at or above {self.fail_on}: {shown}{more}")
+        problem = self.audit_problem()
+        if problem:
+            reasons.append(problem)
+        body = {"status": "unhealthy" if reasons else "ok", "reasons": reasons, **body}
+        return not reasons, body
+
+    def metrics(self) -> Iterator[Metric]:
+        with self._lock:
+            last, runs, errors, skipped = self.last, self.runs_total, dict(self.errors), dict(self.skipped)
+        yield from _run_metrics(last)
+        yield CounterMetricFamily("preflight_runs", "Audit runs completed.", value=runs)
+        failures = CounterMetricFamily("preflight_errors", "audit.error records, by stage.", labels=["stage"])
+        for stage in sorted({*ERROR_STAGES, *errors}):
+            failures.add_metric([stage], errors.get(stage, 0))
+        yield failures
+        skips = CounterMetricFamily("preflight_runs_skipped", "Scheduled runs not started, by reason.",
+                                    labels=["reason"])
+        for reason in ("max_instances", "missed"):
+            skips.add_metric([reason], skipped.get(reason, 0))
+        yield skips
+        healthy, _ = self.health()
+        yield GaugeMetricFamily("preflight_healthy", "1 when /healthz answers 200.", value=int(healthy))
+
+
+def _run_metrics(last: RunSnapshot | None) -> Iterator[Metric]:
+    findings = GaugeMetricFamily("preflight_findings", "Findings of the last completed run, not waived.",
+                                 labels=["severity", "rule"])
+    checks = GaugeMetricFamily("preflight_checks", "Checks of the last completed run, by status.",
+                               labels=["status"])
+    if last is None:
+        yield from (findings, checks)
+        return
+    for (severity, rule), n in sorted(last.by_severity_rule.items()):
+        findings.add_metric([severity, rule], n)
+    for status, n in last.checks.items():
+        checks.add_metric([status], n)
+    yield from (findings, checks)
+    yield GaugeMetricFamily("preflight_findings_waived", "Waived findings of the last completed run.",
+                            value=last.waived)
+    yield GaugeMetricFamily("preflight_last_run_timestamp_seconds", "When the last completed run finished.",
+                            value=last.finished_at.timestamp())
+    yield GaugeMetricFamily("preflight_last_run_duration_seconds", "How long the last completed run took.",
+                            value=last.duration_s)
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class _StatusCollector(Collector):
+    def __init__(self, status: DaemonStatus) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        return self._status.metrics()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    status: DaemonStatus
+    registry: CollectorRegistry
+
+
+class _V6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "rabbitmq-preflight"
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            healthy, body = self.server.status.health()
+            self._reply(200 if healthy else 503, "application/json", json.dumps(body).encode() + b"\n")
+        elif path == "/metrics":
+            self._reply(200, METRICS_CONTENT_TYPE, generate_latest(self.server.registry))
+        else:
+            self._reply(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+
+    def _reply(self, code: int, ctype: str, payload: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds would drown the journal; the audit log is what matters."""
+
+
+class HealthServer:
+    """The HTTP endpoint in a daemon thread; `address` is the bound host and port."""
+
+    def __init__(self, host: str, port: int, status: DaemonStatus) -> None:
+        cls = _V6Server if ":" in host else _Server
+        self._server = cls((host, port), _Handler)
+        self._server.status = status
+        self._server.registry = CollectorRegistry(auto_describe=False)
+        self._server.registry.register(_StatusCollector(status))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="health-http", daemon=True)
+
+    @property
+    def address(self) -> str:
+        host, port = self._server.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"[{name}]:{port}" if ":" in name else f"{name}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,114 @@
+"""One scheduled run in-process: what it logs, what it saves, and how a failure is recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import service.daemon as daemon_mod
+from preflight.inventory import parse_inventory
+from preflight.pipeline import CheckRun
+from preflight.report import Finding, Report
+from service.auditlog import open_audit_log
+from service.daemon import AuditDaemon, DaemonOptions
+from service.drift import StateError, StateStore
+from service.health import DaemonStatus
+from service.notify import Notifier
+from service.schedule import Schedule
+from tests.factories import facts, node
+
+INVENTORY = parse_inventory({"cluster": {"name": "lab"}, "nodes": [{"name": "rabbit@rabbit2"}]}, "inv.toml")
+
+
+def finding(subject: str) -> Finding:
+    return Finding(rule="PORT001", slug="port-refused", family="port", severity="error", node="rabbit@rabbit2",
+                   subject=subject, message=f"{subject} refused", remediation="start it")
+
+
+def fake_run(*findings: Finding) -> CheckRun:
+    report = Report.build(cluster="lab", inventory="inv.toml", started_at=dt.datetime.now(dt.UTC),
+                          findings=list(findings), checks=[], collect_ms=3.0, rules_ms=1.0, origins=["vm"])
+    return CheckRun(facts=facts(node("rabbit@rabbit2")), report=report)
+
+
+def make_daemon(tmp_path: Path) -> AuditDaemon:
+    opts = DaemonOptions(inventory_path=tmp_path / "inv.toml", schedule=Schedule(interval=60.0),
+                         state_dir=tmp_path / "state", audit_log=str(tmp_path / "audit.jsonl"))
+    store = StateStore(opts.state_dir)
+    store.prepare()
+    status = DaemonStatus(fail_on="error", stale_after=opts.schedule.stale_after)
+    return AuditDaemon(opts, INVENTORY, [], open_audit_log(opts.audit_log), store, None, status, Notifier({}))
+
+
+def records(tmp_path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+
+
+def test_two_runs_log_the_run_then_drift_and_save_the_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = make_daemon(tmp_path)
+    results = iter([fake_run(finding("tcp/5672 (amqp)")), fake_run(finding("tcp/4369 (epmd)"))])
+    monkeypatch.setattr(daemon_mod, "run_check", lambda *a, **k: next(results))
+    d.run_once()
+    d.run_once()
+    events = [(r["event"], r.get("identity")) for r in records(tmp_path)]
+    assert events == [
+        ("audit.run", None), ("audit.finding.new", "PORT001|rabbit@rabbit2|tcp/5672 (amqp)"),
+        ("audit.run", None), ("audit.finding.new", "PORT001|rabbit@rabbit2|tcp/4369 (epmd)"),
+        ("audit.finding.resolved", "PORT001|rabbit@rabbit2|tcp/5672 (amqp)"),
+    ]
+    second = records(tmp_path)[2]
+    assert second["drift"] == {"previous_run_id": records(tmp_path)[0]["run_id"], "new": 1, "resolved": 1}
+    assert second["failing"] == 1 and second["exit_code"] == 1 and second["report_schema"] == "preflight.report/v1"
+    saved = StateStore(tmp_path / "state").load()
+    assert saved is not None and list(saved.findings) == ["PORT001|rabbit@rabbit2|tcp/4369 (epmd)"]
+    assert d.status.runs_total == 2 and d.runs == 2
+
+
+def test_a_run_that_raises_is_an_audit_error_and_the_next_run_still_happens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = make_daemon(tmp_path)
+    outcomes: list[Any] = [OSError(24, "Too many open files"), fake_run()]
+
+    def flaky(*args: object, **kwargs: object) -> CheckRun:
+        result = outcomes.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(daemon_mod, "run_check", flaky)
+    d.run_once()
+    d.run_once()
+    err, run = records(tmp_path)
+    assert err["event"] == "audit.error" and err["stage"] == "run" and err["cluster"] == "lab"
+    assert err["reason"] == "the audit run failed: OSError: [Errno 24] Too many open files"
+    assert err["exception"][0]["exc_type"] == "OSError"
+    assert run["event"] == "audit.run"
+    assert d.status.errors["run"] == 1 and d.status.runs_total == 1
+
+
+def test_state_that_cannot_be_saved_is_an_audit_error_after_the_run_is_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = make_daemon(tmp_path)
+    monkeypatch.setattr(daemon_mod, "run_check", lambda *a, **k: fake_run())
+
+    def full(state: object) -> None:
+        raise StateError("cannot write state /var/lib/x/last-run.json: No space left on device")
+
+    monkeypatch.setattr(d.store, "save", full)
+    d.run_once()
+    assert [(r["event"], r.get("stage")) for r in records(tmp_path)] == [("audit.run", None), ("audit.error", "state")]
+    assert d.status.runs_total == 1
+
+
+def test_no_run_starts_once_stopping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = make_daemon(tmp_path)
+    monkeypatch.setattr(daemon_mod, "run_check", lambda *a, **k: pytest.fail("a run started after stop"))
+    d._stopping = True
+    d.run_once()
+    assert not (tmp_path / "audit.jsonl").read_text()
