@@ -1,4 +1,4 @@
-"""The CI snippets in docs/gating.md stay valid: YAML that parses, jobs that gate, flags that exist."""
+"""The CI snippets in the README's "Gating a deploy" stay valid: YAML that parses, jobs that gate, flags that exist."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 from preflight.cli import cli
 from tests.conftest import ROOT
 
-DOC = ROOT / "docs" / "gating.md"
+DOC = ROOT / "README.md"
 
 
 def yaml_blocks() -> list[Any]:
