@@ -359,7 +359,7 @@ def mirrors_unsynchronised(facts: Facts) -> Iterator[Result]:
                  else "no mirror running although the policy asks for one")
         yield Fail(
             None, subject=f"vhost:{vhost}:{kind}",
-            message=f"vhost '{vhost}': {n:,} mirrored queues have {state} (e.g. {', '.join(examples)}); "
+            message=f"vhost '{vhost}': {n:,} mirrored {_queues_have(n)} {state} (e.g. {', '.join(examples)}); "
             "they are not safe to fail over",
             remediation=f"rabbitmqctl sync_queue -p {shlex.quote(vhost)} {shlex.quote(examples[0])} (each queue), "
             "and add \"ha-sync-mode\":\"automatic\" to the policy so new mirrors synchronise by themselves.",
@@ -561,7 +561,7 @@ def quorum_under_replicated(facts: Facts) -> Iterator[Result]:
         offline = problem == "members offline"
         yield Fail(
             None, subject=f"vhost:{vhost}:quorum:{problem}", severity="warning" if offline else None,
-            message=f"vhost '{vhost}': {n:,} quorum queues have {problem}"
+            message=f"vhost '{vhost}': {n:,} quorum {_queues_have(n)} {problem}"
             + ("" if offline else f" in a {f'{size}-node' if size else 'multi-node'} cluster: one node loss "
                "away from unavailable")
             + f" (e.g. {', '.join(examples)})",
@@ -730,3 +730,7 @@ def pattern_untranslatable(facts: Facts) -> Iterator[Result]:
             evidence={"policy": cp.name, "vhost": cp.policy.vhost, "pattern": cp.policy.pattern,
                       "problem": cp.problem, "queues": n},
         )
+
+
+def _queues_have(n: int) -> str:
+    return "queue has" if n == 1 else "queues have"

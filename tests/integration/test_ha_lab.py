@@ -163,7 +163,7 @@ def test_shadowing_ttl_policy_is_reported_with_the_exact_count(ha_lab: httpx.Cli
     assert bare["evidence"]["unmirrored"] == 4 and bare["subject"] == f"vhost:{BARE}"
     assert [f["evidence"]["policies"] for f in _mine(report, "HA003")] == [["tie-a", "tie-b"]]
     [small] = _mine(report, "HA010")
-    assert "1 quorum queues have 1 member in a 3-node cluster" in small["message"]
+    assert "1 quorum queue has 1 member in a 3-node cluster" in small["message"]
 
 
 def test_definitions_export_gives_the_same_verdicts_offline(ha_lab: httpx.Client, lab: Lab, tmp_path: Path) -> None:

@@ -115,7 +115,7 @@ def test_quorum_queue_with_one_member_in_three_nodes_is_under_replicated() -> No
     rows = [queue("qq1", qtype="quorum", members=["rabbit@a"], online=["rabbit@a"]),
             queue("qq3", qtype="quorum", members=THREE, online=THREE)]
     [finding] = judge(facts(management(queues=rows)), "HA010").findings
-    assert "1 quorum queues have 1 member in a 3-node cluster" in finding.message
+    assert "1 quorum queue has 1 member in a 3-node cluster" in finding.message
 
 
 def test_quorum_queue_with_an_offline_member_makes_the_others_quorum_critical() -> None:
