@@ -25,6 +25,7 @@ from preflight.collect.localhost import collect_listeners
 from preflight.collect.management import collect_management_node, collect_management_view, discover
 from preflight.collect.resolve import collect_resolution
 from preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port
+from preflight.collect.threads import use_daemon_threads
 from preflight.facts import (
     AmqpServer,
     Facts,
@@ -132,8 +133,19 @@ VIEW_COLLECTORS: list[ViewCollector] = [
 ]
 
 
-async def collect_node(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
-    await asyncio.gather(*(c(spec, facts, opts) for c in NODE_COLLECTORS))
+async def _guarded(label: str, coro: Coroutine[object, object, None], errors: list[str]) -> None:
+    """A collector that raises is a bug: record which one (type only: messages may quote inputs) and
+    let the others finish; the facts it should have filled stay `None`, so rules say unknown."""
+    try:
+        await coro
+    except Exception as exc:
+        errors.append(f"{label}: {type(exc).__name__}")
+
+
+async def collect_node(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions, errors: list[str]) -> None:
+    await asyncio.gather(
+        *(_guarded(f"{c.__name__} ({spec.name})", c(spec, facts, opts), errors) for c in NODE_COLLECTORS)
+    )
 
 
 def _origin_node(inv: Inventory, hostname: str, fqdn: str | None) -> str | None:
@@ -158,8 +170,9 @@ async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
     nodes = {spec.name: NodeFacts(name=spec.name, target=spec.target) for spec in inv.nodes}
     origin = Origin(hostname=hostname, fqdn=fqdn, node=_origin_node(inv, hostname, fqdn), collected_at=started)
     view = View(origin=origin, nodes=nodes)
-    tasks = [asyncio.create_task(collect_node(spec, nodes[spec.name], opts)) for spec in inv.nodes]
-    tasks += [asyncio.create_task(c(view, opts)) for c in VIEW_COLLECTORS]
+    errors = origin.collector_errors
+    tasks = [asyncio.create_task(collect_node(spec, nodes[spec.name], opts, errors)) for spec in inv.nodes]
+    tasks += [asyncio.create_task(_guarded(c.__name__, c(view, opts), errors)) for c in VIEW_COLLECTORS]
     _, pending = await asyncio.wait(tasks, timeout=opts.deadline)
     for task in pending:
         task.cancel()
@@ -178,6 +191,7 @@ def collect(inv: Inventory, opts: CollectOptions) -> Facts:
 async def _discover_then_collect(inv: Inventory, opts: CollectOptions) -> tuple[Inventory, View]:
     """Learn the cluster's members from one node first (discovery may add nodes), then probe them
     all; both phases share the run's deadline."""
+    use_daemon_threads()  # a getaddrinfo stuck on a silent DNS server must not hold the run past the deadline
     t0 = time.perf_counter()
     found = None
     try:

@@ -109,12 +109,21 @@ class ManagementApi:
         if slow and self.slow_read is not None:
             default = self.client.timeout
             timeout = httpx.Timeout(default.connect, read=self.slow_read, write=default.write, pool=default.pool)
+        # httpx's timeouts are per socket operation: a peer dripping one byte a second never trips
+        # them. This bounds the whole request (connect, then answer) so a drip costs one timeout.
+        budget = self.client.timeout.connect or 0.0
+        budget += (self.slow_read if slow and self.slow_read is not None else self.client.timeout.read) or 0.0
         try:
-            async with self.client.stream("GET", self.base + path, params=params, timeout=timeout,
-                                          headers={"accept": "application/json"}) as resp:
+            async with asyncio.timeout(budget or None), self.client.stream(
+                "GET", self.base + path, params=params, timeout=timeout, headers={"accept": "application/json"}
+            ) as resp:
                 self.connected = True
                 body = await _read_bounded(resp, self.max_body, where)
                 status, ctype = resp.status_code, resp.headers.get("content-type", "")
+        except TimeoutError:  # the connect timeout is part of the budget and fires first: we are connected
+            self.connected = True
+            raise TimedOut(f"{where}: connected, but the answer did not complete within {budget:g} s "
+                           "(a stalled or slow-dripping peer)") from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _connect_failure(exc, f"{self.base} ({self.node})") from None
         except httpx.TimeoutException:
