@@ -140,11 +140,14 @@ def _parse_reports(specs: tuple[str, ...]) -> list[tuple[str, Path]]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically (temp file + rename); a path we cannot write is the user's to fix: exit 2."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise UsageProblem([f"cannot write {path}: {exc.strerror or type(exc).__name__}"]) from None
 
 
 def _emit(report: Report, fmt: str, reports: list[tuple[str, Path]], fail_on: str, color: bool,

@@ -105,6 +105,7 @@ class Origin(_Model):
     collected_at: dt.datetime
     duration_ms: float = 0.0
     deadline_reached: bool = False
+    collector_errors: list[str] = Field(default_factory=list)  # "collector (node): ExceptionType" — bugs
 
 
 class View(_Model):

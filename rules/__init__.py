@@ -1,3 +1,3 @@
 """Rules, one module per family. Importing this package registers every rule with the engine."""
 
-from rules import cookies, ha_policies, hostnames, node_types, ports, security, versions  # noqa: F401
+from rules import cluster, cookies, ha_policies, hostnames, node_types, ports, security, versions  # noqa: F401

@@ -64,7 +64,8 @@ def _host_of(node: str) -> str:
 def port_refused(facts: Facts) -> Iterator[Result]:
     def make(node: str, origin: Origin, nf: NodeFacts, check: PortCheck) -> Fail:
         epmd = nf.ports.get("epmd")
-        node_down = check.role != "epmd" and epmd is not None and epmd.status == "open"
+        node_down = (check.role != "epmd" and epmd is not None and epmd.status == "open"
+                     and epmd.speaks_protocol is not False)
         hint = (
             " — epmd answers, so the host is up but the RabbitMQ node is not running"
             if node_down

@@ -110,3 +110,13 @@ def test_merged_facts_from_two_hosts_are_judged_together(tmp_path: Path) -> None
     report = result.json()
     assert result.returncode == 1
     assert report["origins"] == ["hosta", "hostb"]
+
+
+def test_unwritable_report_path_is_a_usage_error_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    path = write_facts(tmp_path, node("rabbit@a"))
+    result = run_preflight("check", "--facts", str(path), "--select", "VER001",
+                           "--report", f"json:{blocker}/sub/report.json")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"preflight: error: cannot write {blocker}/sub/report.json")

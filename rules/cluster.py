@@ -1,0 +1,111 @@
+"""Family `cluster`: the run itself — facts that a collector failed to gather, or a deadline cut short.
+
+Neither is a property of the cluster, but both leave checks without facts; saying so once, with the
+cause, beats a page of unexplained unknowns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from preflight.engine import Fail, Pass, Result, rule
+from preflight.facts import Facts
+from rules._util import origin_label
+
+
+@rule(
+    id="RUN001",
+    slug="collector-failed",
+    family="cluster",
+    severity="error",
+    title="A collector failed internally, so some facts are missing",
+    rationale="""
+        A collector raised an unexpected error instead of recording a typed outcome. That is a
+        bug in preflight, not a property of the cluster; the facts it should have gathered are
+        missing and the checks that need them report unknown.
+    """,
+    remediation="Report it (with `PREFLIGHT_DEBUG=1 preflight collect …` output); meanwhile the other checks stand.",
+)
+def collector_failed(facts: Facts) -> Iterator[Result]:
+    for view in facts.views:
+        errors = view.origin.collector_errors
+        if not errors:
+            yield Pass(None)
+            continue
+        yield Fail(
+            None, subject=f"collectors on {origin_label(view.origin)}",
+            message=f"{len(errors)} collector(s) failed on {origin_label(view.origin)}: {'; '.join(errors[:5])}",
+            evidence={"errors": errors},
+        )
+
+
+@rule(
+    id="RUN002",
+    slug="deadline-reached",
+    family="cluster",
+    severity="warning",
+    title="The run's deadline cut collection short",
+    rationale="""
+        Probes still running at the deadline were abandoned; their facts are missing and the
+        checks that need them report unknown. Usually one very slow peer or API (a large queue
+        listing) is the cause.
+    """,
+    remediation="Raise `deadline` (inventory) or `--deadline`, or find the slow peer in the unknown findings.",
+)
+def deadline_reached(facts: Facts) -> Iterator[Result]:
+    for view in facts.views:
+        if not view.origin.deadline_reached:
+            yield Pass(None)
+            continue
+        yield Fail(
+            None, subject=f"deadline on {origin_label(view.origin)}",
+            message=f"collection on {origin_label(view.origin)} reached its deadline after "
+            f"{view.origin.duration_ms / 1000:.1f} s; facts still being gathered were abandoned",
+            remediation="Raise `deadline` in the inventory (or `--deadline`), or fix the slow peer named by the "
+            "unknown findings.",
+            evidence={"duration_ms": view.origin.duration_ms},
+        )
+
+
+_API_FIXES = {
+    "auth_failed": "the user or password is wrong: check `[management] user` and the password file "
+    "(`rabbitmqctl authenticate_user USER PASSWORD` on a node tells which)",
+    "forbidden": "the user lacks a tag: `rabbitmqctl set_user_tags USER monitoring` "
+    "(feature flags need `administrator`)",
+    "not_found": "the management plugin is not enabled there: `rabbitmq-plugins enable rabbitmq_management`",
+    "bad_reply": "something other than the RabbitMQ management API answers on that port (a proxy, "
+    "another web service, or TLS expected: set `scheme = \"https\"`)",
+    "http_error": "the API failed on the node's side: see the node's log",
+}
+
+
+@rule(
+    id="RUN003",
+    slug="management-api-refused",
+    family="cluster",
+    severity="error",
+    title="A node's management API answers, but not with what preflight asked for",
+    rationale="""
+        The node's HTTP port answers, but with 401/403 (credentials or tags), 404 (plugin not
+        enabled), a server error, or something that is not the management API at all. Every
+        check that needs the API (node types, HA coverage, feature flags) then reports unknown.
+    """,
+    remediation="Fix the credentials, tags or plugin named in the finding, then run again.",
+)
+def management_api_refused(facts: Facts) -> Iterator[Result]:
+    for view in facts.views:
+        for name, nf in view.nodes.items():
+            obs = nf.management
+            if obs is None or obs.error is None:
+                if obs is not None:
+                    yield Pass(name)
+                continue
+            fix = _API_FIXES.get(obs.error.kind)
+            if fix is None:
+                continue  # refused / filtered / unreachable: the port rules say it
+            yield Fail(
+                name, subject="management-api",
+                message=obs.error.detail,
+                remediation=f"On {name.split('@', 1)[1]}: {fix}.",
+                evidence={"kind": obs.error.kind},
+            )
