@@ -42,8 +42,11 @@ lab: deps                ## start (or reuse) the lab; waits while a test session
 lab-down:
 	$(LAB) down
 
-bench: venv lab
+bench: venv compile lab   ## every benchmark; each prints its figures
 	$(BIN)/python bench/check_vs_diagnostics.py
+	$(BIN)/python bench/ha_coverage.py
+	$(BIN)/python bench/queue_fetch.py
+	$(BIN)/python bench/daemon_memory.py
 
 install-systemd: venv
 	scripts/install-systemd.sh
