@@ -28,6 +28,7 @@ from preflight.collect.tcp import close_quietly, open_connection, port_failure, 
 from preflight.collect.threads import use_daemon_threads
 from preflight.facts import (
     AmqpServer,
+    Discovery,
     Facts,
     InventorySummary,
     NodeFacts,
@@ -189,17 +190,25 @@ def collect(inv: Inventory, opts: CollectOptions) -> Facts:
 
 
 async def _discover_then_collect(inv: Inventory, opts: CollectOptions) -> tuple[Inventory, View]:
-    """Learn the cluster's members from one node first (discovery may add nodes), then probe them
-    all; both phases share the run's deadline."""
+    """Ask one node for the cluster's members while the inventory's nodes are probed; only when it
+    names members the inventory lacks is the probing redone for the grown list. Both share the
+    run's deadline, and the common case (a complete inventory) costs no extra round trip."""
     use_daemon_threads()  # a getaddrinfo stuck on a silent DNS server must not hold the run past the deadline
     t0 = time.perf_counter()
-    found = None
-    try:
-        async with asyncio.timeout(opts.deadline):
-            inv, found = await discover(inv, opts, _origin_node(inv, socket.gethostname(), None))
-    except TimeoutError:
-        pass
-    left = max(0.1, opts.deadline - (time.perf_counter() - t0))
-    view = await collect_view(inv, dataclasses.replace(opts, inventory=inv, deadline=left))
+
+    async def bounded_discovery() -> tuple[Inventory, Discovery | None]:
+        try:
+            async with asyncio.timeout(opts.deadline):
+                return await discover(inv, opts, _origin_node(inv, socket.gethostname(), None))
+        except TimeoutError:
+            return inv, None
+
+    discovery = asyncio.create_task(bounded_discovery())
+    view = await collect_view(inv, opts)
+    grown, found = await discovery
+    if grown is not inv:
+        left = max(0.1, opts.deadline - (time.perf_counter() - t0))
+        view = await collect_view(grown, dataclasses.replace(opts, inventory=grown, deadline=left))
+        inv = grown
     view.discovery = found
     return inv, view
