@@ -24,22 +24,9 @@ from preflight.collect.distribution import collect_distribution
 from preflight.collect.localhost import collect_listeners
 from preflight.collect.management import collect_management_node, collect_management_view, discover
 from preflight.collect.resolve import collect_resolution
-from preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port
 from preflight.collect.threads import use_daemon_threads
-from preflight.facts import (
-    AmqpServer,
-    Discovery,
-    Facts,
-    InventorySummary,
-    NodeFacts,
-    Observation,
-    Origin,
-    PortCheck,
-    ProbeError,
-    View,
-)
+from preflight.facts import Discovery, Facts, InventorySummary, NodeFacts, Origin, View
 from preflight.inventory import Inventory, NodeSpec
-from preflight.outcomes import ProbeFailure, TimedOut
 
 
 @dataclass(frozen=True)
@@ -77,56 +64,11 @@ NodeCollector = Callable[[NodeSpec, NodeFacts, CollectOptions], Coroutine[object
 ViewCollector = Callable[[View, CollectOptions], Coroutine[object, object, None]]
 
 
-async def collect_amqp(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
-    """Connect to the AMQP port (that is the port check) and read Connection.Start on it."""
-    what = f"{spec.target}:{spec.amqp_port}"
-    t0 = time.perf_counter()
-    try:
-        reader, writer, latency = await open_connection(spec.target, spec.amqp_port, opts.timeout)
-    except ProbeFailure as failure:
-        elapsed = (time.perf_counter() - t0) * 1000
-        facts.ports["amqp"] = port_failure("amqp", spec.amqp_port, failure, elapsed)
-        facts.amqp = Observation[AmqpServer](error=ProbeError.of(failure), latency_ms=round(elapsed, 2))
-        return
-    check = PortCheck(role="amqp", port=spec.amqp_port, status="open", latency_ms=round(latency, 2))
-    facts.ports["amqp"] = check
-    try:
-        async with asyncio.timeout(opts.timeout):
-            server = await amqp.read_connection_start(reader, writer, what)
-    except (ProbeFailure, TimeoutError) as exc:
-        problem = exc if isinstance(exc, ProbeFailure) else _silent(what)
-        check.speaks_protocol, check.protocol_detail = False, problem.detail
-        facts.amqp = Observation[AmqpServer](
-            error=ProbeError.of(problem), latency_ms=round((time.perf_counter() - t0) * 1000, 2)
-        )
-    else:
-        check.speaks_protocol = True
-        facts.amqp = Observation[AmqpServer](
-            value=server, latency_ms=round((time.perf_counter() - t0) * 1000, 2)
-        )
-    finally:
-        await close_quietly(writer)
-
-
-def _silent(what: str) -> ProbeFailure:
-    return TimedOut(f"{what}: accepted the connection but sent nothing back (not an AMQP listener?)")
-
-
-async def collect_ports(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
-    """Bare connect checks for ports that no protocol probe of this run dials (epmd and dist: distribution.py)."""
-    wanted: list[tuple[str, int]] = []  # management: its /api/overview probe (management.py)
-    if spec.amqps_port:
-        wanted.append(("amqps", spec.amqps_port))
-    results = await asyncio.gather(
-        *(probe_port(spec.target, port, role, opts.timeout) for role, port in wanted)  # type: ignore[arg-type]
-    )
-    for check in results:
-        facts.ports[check.role] = check
-
-
 # Every source of per-node facts, run concurrently for each node. A collector fills its own
 # fields of NodeFacts and orders its own dependent steps (e.g. EPMD before the handshake).
-NODE_COLLECTORS: list[NodeCollector] = [collect_amqp, collect_ports, collect_distribution, collect_management_node]
+NODE_COLLECTORS: list[NodeCollector] = [
+    amqp.collect_amqp, amqp.collect_amqps, collect_distribution, collect_management_node
+]
 
 # Sources of facts about the cluster or the local host, run concurrently with the node probes.
 VIEW_COLLECTORS: list[ViewCollector] = [

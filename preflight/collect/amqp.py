@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
-from preflight.collect.tcp import read_exactly
-from preflight.facts import AmqpServer
-from preflight.outcomes import BadReply
+from preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port, read_exactly
+from preflight.facts import AmqpServer, NodeFacts, Observation, PortCheck, ProbeError
+from preflight.inventory import NodeSpec
+from preflight.outcomes import BadReply, ProbeFailure, TimedOut
+
+if TYPE_CHECKING:
+    from preflight.collect import CollectOptions
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 FRAME_METHOD = 1
@@ -152,3 +157,44 @@ async def read_connection_start(
     size = decode_frame_header(head)
     body = await read_exactly(reader, size + 1, what)
     return decode_reply(head + body)
+
+
+async def collect_amqp(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
+    """Connect to the AMQP port (that is the port check) and read Connection.Start on it."""
+    what = f"{spec.target}:{spec.amqp_port}"
+    t0 = time.perf_counter()
+    try:
+        reader, writer, latency = await open_connection(spec.target, spec.amqp_port, opts.timeout)
+    except ProbeFailure as failure:
+        elapsed = (time.perf_counter() - t0) * 1000
+        facts.ports["amqp"] = port_failure("amqp", spec.amqp_port, failure, elapsed)
+        facts.amqp = Observation[AmqpServer](error=ProbeError.of(failure), latency_ms=round(elapsed, 2))
+        return
+    check = PortCheck(role="amqp", port=spec.amqp_port, status="open", latency_ms=round(latency, 2))
+    facts.ports["amqp"] = check
+    try:
+        async with asyncio.timeout(opts.timeout):
+            server = await read_connection_start(reader, writer, what)
+    except (ProbeFailure, TimeoutError) as exc:
+        problem = exc if isinstance(exc, ProbeFailure) else _silent(what)
+        check.speaks_protocol, check.protocol_detail = False, problem.detail
+        facts.amqp = Observation[AmqpServer](
+            error=ProbeError.of(problem), latency_ms=round((time.perf_counter() - t0) * 1000, 2)
+        )
+    else:
+        check.speaks_protocol = True
+        facts.amqp = Observation[AmqpServer](
+            value=server, latency_ms=round((time.perf_counter() - t0) * 1000, 2)
+        )
+    finally:
+        await close_quietly(writer)
+
+
+def _silent(what: str) -> ProbeFailure:
+    return TimedOut(f"{what}: accepted the connection but sent nothing back (not an AMQP listener?)")
+
+
+async def collect_amqps(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
+    """AMQP over TLS: a bare connect (we do not speak TLS); only when the inventory names the port."""
+    if spec.amqps_port:
+        facts.ports["amqps"] = await probe_port(spec.target, spec.amqps_port, "amqps", opts.timeout)

@@ -257,7 +257,7 @@ def messages(report: Report, node: str, rule: str) -> list[str]:
 # --- one run against the whole mix, judged by several tests ------------------------------------------
 
 TIMEOUT, DEADLINE = 1.0, 10.0
-SLACK_MS = 400  # scheduling on a loaded 2-core machine
+SLACK_MS = 900  # scheduling on a loaded 2-core machine (a probe ignoring its timeout overruns by seconds)
 # After the TCP connect (its own timeout), an answer gets one timeout; a request to the management API
 # may take its connect timeout plus its read timeout, both counted in its latency (management.py).
 BUDGET_MS = {"amqp": TIMEOUT * 1000, "epmd": TIMEOUT * 1000, "dist": TIMEOUT * 1000, "management": 2 * TIMEOUT * 1000}
