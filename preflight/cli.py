@@ -293,14 +293,10 @@ def check(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Path
                                    started_at=started, collect_ms=(time.perf_counter() - t0) * 1000)
             else:
                 assert inv is not None
+                amend = (lambda f: _with_definitions(f, definitions_path)) if definitions_path else None
                 run = run_check(inv, chosen, timeout=timeout, deadline=deadline, no_handshake=no_handshake,
-                                unknown_severity=unknown_as)  # type: ignore[arg-type]
+                                unknown_severity=unknown_as, amend=amend)  # type: ignore[arg-type]
                 facts, report = run.facts, run.report
-                if definitions_path is not None:
-                    facts = _with_definitions(facts, definitions_path)
-                    report = run_rules(facts, chosen, waivers=list(inv.waivers),
-                                       unknown_severity=unknown_as,  # type: ignore[arg-type]
-                                       started_at=report.started_at, collect_ms=report.timings.collect_ms)
             last_facts[:] = [facts]
             return gate.apply_baseline(report, baseline) if baseline else report
 
@@ -311,7 +307,7 @@ def check(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Path
                                           fail_on=fail_on,  # type: ignore[arg-type]
                                           progress=lambda line: click.echo(line, err=True))
         if save_facts is not None:
-            _write_text(save_facts, last_facts[0].model_dump_json(by_alias=True, indent=2) + "\n")
+            _write_text(save_facts, last_facts[0].to_json())
         if write_baseline is not None:
             _write_text(write_baseline, gate.baseline_text(report))
             report = gate.apply_baseline(report, gate.baseline_identities(report))
@@ -368,7 +364,7 @@ def collect(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Pa
     def body() -> int:
         inv = load_inventory_args(inventory_path, nodes, cookie_file)
         facts = _collect(inv, timeout, deadline, no_handshake)
-        text = facts.model_dump_json(by_alias=True, indent=2) + "\n"
+        text = facts.to_json()
         if output is None:
             sys.stdout.write(text)
         else:

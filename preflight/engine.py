@@ -9,6 +9,7 @@ and never lets a rule's exception escape: a crashing rule is reported as `unknow
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -113,8 +114,6 @@ def rule(
 
 
 def _dedent(text: str) -> str:
-    import textwrap
-
     return textwrap.dedent(text).strip()
 
 

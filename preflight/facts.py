@@ -155,6 +155,10 @@ class Facts(_Model):
     def node_names(self) -> list[str]:
         return [n.name for n in self.inventory.nodes]
 
+    def to_json(self) -> str:
+        """The facts file format (`preflight.facts/v1`): what `collect` and `--save-facts` write."""
+        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+
     def observations(self, node: str) -> list[tuple[Origin, NodeFacts]]:
         """Every view's facts about `node`, with where they were observed from."""
         return [(v.origin, v.nodes[node]) for v in self.views if node in v.nodes]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,15 +50,21 @@ def run_check(
     timeout: float | None = None,
     deadline: float | None = None,
     unknown_severity: Severity = "error",
+    amend: Callable[[Facts], Facts] | None = None,
     **collect_flags: bool,
 ) -> CheckRun:
-    """Probe the cluster the inventory names and judge the facts with `rules_`."""
+    """Probe the cluster the inventory names and judge the facts with `rules_`.
+
+    `amend` adds offline facts (a definitions file) to what was collected, before the one judgement.
+    """
     from preflight.collect import CollectOptions, collect
 
     ensure_valid_waivers(inv)
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     facts = collect(inv, CollectOptions.of(inv, timeout, deadline, **collect_flags))
+    if amend is not None:
+        facts = amend(facts)
     collect_ms = (time.perf_counter() - t0) * 1000
     report = run_rules(
         facts, rules_, waivers=list(inv.waivers), unknown_severity=unknown_severity,
