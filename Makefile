@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 compile: venv             ## byte-compile our modules: an editable install leaves them uncompiled and
-	@$(BIN)/python -m compileall -q preflight rules service   # PYTHONDONTWRITEBYTECODE may be set (~70 ms a run)
+	@$(BIN)/python -m compileall -q rabbitmq_preflight   # PYTHONDONTWRITEBYTECODE may be set (~70 ms a run)
 
 deps:                    ## Debian packages the lab needs; installs them only when missing
 	@scripts/ensure-deps.sh

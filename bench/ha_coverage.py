@@ -86,8 +86,9 @@ def main() -> None:
         subprocess.run([sys.executable, __file__, "--queues", str(args.queues), "--policies", str(args.policies),
                         "--write", str(path)], check=True)
         size_mb = path.stat().st_size / 2**20
-        from preflight.definitions import with_definitions
-        from preflight.engine import all_rules, run_rules
+        from rabbitmq_preflight.definitions import with_definitions
+        from rabbitmq_preflight.engine import run_rules
+        from rabbitmq_preflight.rules import all_rules
 
         rules_ = [r for r in all_rules() if r.family == "ha-policy"]
         before = peak_mb()

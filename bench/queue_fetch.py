@@ -63,9 +63,9 @@ async def delete_vhost() -> None:
 async def fetch_once(concurrency: int, statistics: bool = True) -> tuple[float, int, int]:
     from pydantic import SecretStr
 
-    from preflight.collect import CollectOptions
-    from preflight.collect.management import QueueFetch, open_api
-    from preflight.inventory import Inventory, ManagementSection, NodeSpec
+    from rabbitmq_preflight.collect.management import QueueFetch, open_api
+    from rabbitmq_preflight.collect.options import CollectOptions
+    from rabbitmq_preflight.inventory import Inventory, ManagementSection, NodeSpec
 
     inv = Inventory(nodes=[NodeSpec(name="rabbit@rabbit1", address=HOST_ADDRESS)],
                     management=ManagementSection(user="guest", password=SecretStr("guest")))

@@ -1,3 +1,3 @@
-from preflight.cli import main
+from rabbitmq_preflight.cli import main
 
 main()

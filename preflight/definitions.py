@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from preflight import __version__
-from preflight.collect.management_json import policy_of
-from preflight.facts import (
+from rabbitmq_preflight import __version__
+from rabbitmq_preflight.collect.management_json import policy_of
+from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.facts import (
     Facts,
     InventorySummary,
     ManagementFacts,
@@ -32,12 +33,12 @@ from preflight.facts import (
     QueueTable,
     View,
 )
-from preflight.outcomes import BadReply
+from rabbitmq_preflight.outcomes import BadReply
 
 MAX_FILE = 1 << 30  # 1 GiB: millions of queues; anything larger is not a definitions export
 
 
-class DefinitionsError(Exception):
+class DefinitionsError(UsageError):
     """The file cannot be read as a definitions export; one line for the user."""
 
 

@@ -1,129 +1,29 @@
-"""The rule engine: registry, selection, and turning rule results into a Report.
+"""The rule engine: selection, waivers, and turning rule results into a Report.
 
-A rule is a pure function from `Facts` to results, registered with `@rule(...)` in its family's
-module under `rules/`. It yields `Fail`, `Pass`, `Unknown` or `Skip` per node (or `node=None` for
-the whole cluster); the engine turns them into findings and per-check statuses, applies waivers
-and never lets a rule's exception escape: a crashing rule is reported as `unknown`.
+The engine knows rules only as the list it is given (the rules package owns the list; the pipeline
+composes the two). A rule yields `Fail`, `Pass`, `Unknown` or `Skip` per node (or `node=None` for the
+whole cluster); the engine turns them into findings and per-check statuses, applies waivers and
+never lets a rule's exception escape: a crashing rule is reported as `unknown`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from preflight.facts import Facts
-from preflight.inventory import Waiver
-from preflight.report import (
-    SEVERITIES,
-    CheckResult,
-    CheckStatus,
-    Finding,
-    Report,
-    Severity,
-    Summary,
-    severity_rank,
-)
+from rabbitmq_preflight.contract import CheckStatus, Severity, severity_rank
+from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.rule import Fail, Result, Rule, Skip, Unknown
 
-Family = Literal[
-    "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster"
-]
-FAMILIES: tuple[str, ...] = (
-    "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster"
-)
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts
+    from rabbitmq_preflight.inventory import Waiver
+    from rabbitmq_preflight.report import CheckResult, Finding, Report
 
 
-@dataclass(frozen=True)
-class Fail:
-    node: str | None
-    message: str
-    subject: str = ""
-    remediation: str | None = None  # the rule's generic remediation when None
-    evidence: dict[str, Any] = field(default_factory=dict)
-    severity: Severity | None = None  # the rule's default severity when None
-
-
-@dataclass(frozen=True)
-class Pass:
-    node: str | None
-    subject: str = ""
-
-
-@dataclass(frozen=True)
-class Unknown:
-    node: str | None
-    reason: str
-    subject: str = ""
-
-
-@dataclass(frozen=True)
-class Skip:
-    node: str | None
-    reason: str
-    subject: str = ""
-
-
-Result = Fail | Pass | Unknown | Skip
-RuleFunc = Callable[[Facts], Iterable[Result]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    slug: str
-    family: Family
-    severity: Severity
-    title: str
-    rationale: str
-    remediation: str
-    check: RuleFunc
-
-    def explain(self) -> str:
-        return (
-            f"{self.id} {self.slug} ({self.family}, default severity {self.severity})\n"
-            f"{self.title}\n\nWhy:\n{self.rationale}\n\nFix:\n{self.remediation}\n"
-        )
-
-
-REGISTRY: dict[str, Rule] = {}
-
-
-def rule(
-    *,
-    id: str,
-    slug: str,
-    family: Family,
-    severity: Severity,
-    title: str,
-    rationale: str,
-    remediation: str,
-) -> Callable[[RuleFunc], RuleFunc]:
-    """Register a rule function. Ids and slugs are unique and stable: users' configs name them."""
-
-    def register(func: RuleFunc) -> RuleFunc:
-        if id in REGISTRY or any(r.slug == slug for r in REGISTRY.values()):
-            raise ValueError(f"duplicate rule {id} / {slug}")
-        REGISTRY[id] = Rule(id, slug, family, severity, title.strip(), _dedent(rationale),
-                            _dedent(remediation), func)
-        return func
-
-    return register
-
-
-def _dedent(text: str) -> str:
-    return textwrap.dedent(text).strip()
-
-
-def all_rules() -> list[Rule]:
-    import rules  # noqa: F401  (registers every family)
-
-    return sorted(REGISTRY.values(), key=lambda r: r.id)
-
-
-class SelectionError(ValueError):
+class SelectionError(UsageError):
     """An unknown rule id, slug or family in --select / --ignore / a waiver."""
 
 
@@ -138,17 +38,16 @@ def _matches(token: str, r: Rule) -> bool:
     )
 
 
-def resolve_token(token: str, rules_: list[Rule]) -> list[Rule]:
+def resolve_token(token: str, rules_: Sequence[Rule]) -> list[Rule]:
     matched = [r for r in rules_ if _matches(token, r)]
     if not matched:
         raise SelectionError(f"unknown rule, slug or family {token!r} (see `preflight rules`)")
     return matched
 
 
-def select_rules(select: Iterable[str], ignore: Iterable[str]) -> list[Rule]:
+def select_rules(rules_: Sequence[Rule], select: Iterable[str], ignore: Iterable[str]) -> list[Rule]:
     """ruff-style selection: by id, id prefix (e.g. PORT), slug or family; ALL selects everything."""
-    rules_ = all_rules()
-    chosen = rules_
+    chosen = list(rules_)
     sel = [t for s in select for t in s.split(",") if t.strip()]
     ign = [t for s in ignore for t in s.split(",") if t.strip()]
     if sel:
@@ -160,8 +59,8 @@ def select_rules(select: Iterable[str], ignore: Iterable[str]) -> list[Rule]:
     return chosen
 
 
-def validate_waivers(waivers: list[Waiver], source: str) -> list[str]:
-    rules_ = all_rules()
+def validate_waivers(waivers: Sequence[Waiver], source: str, rules_: Sequence[Rule]) -> list[str]:
+    """One line per waiver that names no known rule or gives no reason: a typo must not waive nothing."""
     problems = []
     for i, w in enumerate(waivers):
         try:
@@ -176,30 +75,11 @@ def validate_waivers(waivers: list[Waiver], source: str) -> list[str]:
 _STATUS_ORDER: dict[CheckStatus, int] = {"skipped": 0, "pass": 1, "unknown": 2, "fail": 3}
 
 
-def _active_waiver(waivers: list[Waiver], r: Rule, node: str | None, today: dt.date) -> Waiver | None:
+def _active_waiver(waivers: Sequence[Waiver], r: Rule, node: str | None, today: dt.date) -> Waiver | None:
     for w in waivers:
         if w.expires >= today and _matches(w.rule, r) and (w.node is None or w.node == node):
             return w
     return None
-
-
-def _expired_waiver_findings(waivers: list[Waiver], today: dt.date) -> Iterator[Finding]:
-    for w in waivers:
-        if w.expires < today:
-            yield Finding(
-                rule="WAIVER001",
-                slug="waiver-expired",
-                family="cluster",
-                severity="warning",
-                node=w.node,
-                subject=f"waiver:{w.rule}",
-                message=(
-                    f"waiver for {w.rule!r}{' on ' + w.node if w.node else ''} expired on "
-                    f"{w.expires.isoformat()} and no longer applies (reason was: {w.reason})"
-                ),
-                remediation="Fix the finding it covered, or renew the waiver with a new `expires` date.",
-                evidence={"rule": w.rule, "expires": w.expires.isoformat()},
-            )
 
 
 def _on(node: str | None) -> str:
@@ -215,16 +95,17 @@ def _run_one(r: Rule, facts: Facts) -> list[Result]:
 
 def run_rules(
     facts: Facts,
-    rules_: list[Rule],
+    rules_: Sequence[Rule],
     *,
-    waivers: list[Waiver] | None = None,
+    waivers: Sequence[Waiver] = (),
     unknown_severity: Severity = "error",
     started_at: dt.datetime | None = None,
     collect_ms: float = 0.0,
     today: dt.date | None = None,
 ) -> Report:
+    from rabbitmq_preflight.report import CheckResult, Finding, Report
+
     t0 = time.perf_counter()
-    waivers = waivers or []
     today = today or dt.date.today()
     findings: list[Finding] = []
     checks: dict[tuple[str, str | None], CheckResult] = {}
@@ -267,7 +148,6 @@ def run_rules(
         w = _active_waiver(waivers, by_id[f.rule], f.node, today)
         if w is not None:
             findings[i] = f.model_copy(update={"waived": True, "waiver_reason": w.reason})
-    findings.extend(_expired_waiver_findings(waivers, today))
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.node or "", f.rule, f.subject))
     return Report.build(
         cluster=facts.inventory.cluster,
@@ -279,9 +159,3 @@ def run_rules(
         rules_ms=(time.perf_counter() - t0) * 1000,
         origins=[v.origin.hostname for v in facts.views],
     )
-
-
-__all__ = [
-    "FAMILIES", "REGISTRY", "SEVERITIES", "Fail", "Family", "Pass", "Rule", "SelectionError", "Skip",
-    "Summary", "Unknown", "all_rules", "rule", "run_rules", "select_rules", "validate_waivers",
-]

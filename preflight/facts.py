@@ -17,8 +17,8 @@ from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from preflight.inventory import ExpectSection, Inventory, NodeSpec
-from preflight.outcomes import ErrorKind, ProbeFailure
+from rabbitmq_preflight.inventory import ExpectSection, Inventory, NodeSpec, Waiver
+from rabbitmq_preflight.outcomes import ErrorKind, ProbeFailure
 
 FACTS_SCHEMA: Literal["preflight.facts/v1"] = "preflight.facts/v1"
 
@@ -127,6 +127,7 @@ class InventorySummary(_Model):
     expect: ExpectSection = Field(default_factory=ExpectSection)
     management_configured: bool = False
     cookie_configured: bool = False
+    waivers: list[Waiver] = Field(default_factory=list)  # the judging inventory's, for WAIVER001
 
     @classmethod
     def of(cls, inv: Inventory) -> InventorySummary:
@@ -137,6 +138,7 @@ class InventorySummary(_Model):
             expect=inv.expect,
             management_configured=inv.management is not None,
             cookie_configured=inv.cluster.cookie_file is not None,
+            waivers=list(inv.waivers),
         )
 
     def node(self, name: str) -> NodeSpec | None:

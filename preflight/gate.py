@@ -23,10 +23,15 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from rabbitmq_preflight.errors import UsageError
 
 if TYPE_CHECKING:
-    from preflight.report import Finding, Report, Severity
+    from rabbitmq_preflight.contract import Severity
+    from rabbitmq_preflight.report import Finding, Report
+
+T = TypeVar("T")
 
 BASELINE_SCHEMA = "preflight.baseline/v1"
 
@@ -36,7 +41,7 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")
 MAX_DURATION = 7 * 24 * 3600.0
 
 
-class GateConfigError(ValueError):
+class GateConfigError(UsageError):
     """A gate option or file the user must fix (bad duration, unreadable baseline): exit 2."""
 
 
@@ -132,7 +137,7 @@ def load_baseline(path: Path) -> frozenset[str]:
 
 def apply_baseline(report: Report, identities: frozenset[str]) -> Report:
     """Mark the findings recorded in the baseline; the summary and the gate then skip them."""
-    from preflight.report import Report
+    from rabbitmq_preflight.report import Report
 
     findings = [
         f.model_copy(update={"baseline": True}) if _baselinable(f) and f.identity in identities else f
@@ -157,16 +162,19 @@ def _failing_summary(report: Report, fail_on: Severity, limit: int = 3) -> str:
 
 
 def wait_until_pass(
-    attempt: Callable[[], Report],
+    attempt: Callable[[], T],
     *,
+    report_of: Callable[[T], Report] | None = None,
     wait: float,
     interval: float,
     fail_on: Severity,
     progress: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> Report:
+) -> T:
     """Run `attempt` until its report passes the gate or `wait` seconds are over; return the last.
+
+    An attempt returns a Report, or anything `report_of` finds a Report in (the check's facts+report).
 
     The last sleep is shortened so that one attempt runs at the deadline itself: a cluster that
     becomes healthy just before the deadline still passes. An attempt in progress is never cut
@@ -177,16 +185,17 @@ def wait_until_pass(
     number = 0
     while True:
         number += 1
-        report = attempt()
+        result = attempt()
+        report = report_of(result) if report_of is not None else cast("Report", result)
         if not report.failing(fail_on):
             progress(f"preflight: attempt {number}: nothing at or above {fail_on}; "
                      f"the gate passes after {format_duration(clock() - start)}")
-            return report
+            return result
         remaining = deadline - clock()
         if remaining <= 0:
             progress(f"preflight: attempt {number}: {_failing_summary(report, fail_on)}; "
                      f"giving up: --wait {format_duration(wait)} is over")
-            return report
+            return result
         pause = min(interval, remaining)
         progress(f"preflight: attempt {number}: {_failing_summary(report, fail_on)}; "
                  f"retrying in {format_duration(pause)}")

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from rabbitmq_preflight.errors import UsageError
+
 PASSWORD_ENV = "PREFLIGHT_MGMT_PASSWORD"  # noqa: S105 (the variable name, not a password)
 USER_ENV = "PREFLIGHT_MGMT_USER"  # with node names on the command line: management API without an inventory
 # Names of the systemd credentials (LoadCredential=NAME:PATH) used when the inventory names no file.
@@ -36,12 +38,12 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_\-]+@[A-Za-z0-9_\-.]+$")
 
 
-class InventoryError(Exception):
-    """A configuration problem; `problems` holds one human line each."""
+class InventoryError(UsageError):
+    """A problem in the inventory; one line each, naming the file and key."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+    @property
+    def problems(self) -> list[str]:
+        return self.lines
 
 
 class _Strict(BaseModel):

@@ -1,41 +1,62 @@
-"""The one `collect → rules → report` path, shared by `preflight check` and `preflight daemon`.
+"""The one `sources → Facts → rules → Report` path, and the one place where engine and rules meet.
 
-Both front doors must judge a cluster the same way; the daemon only adds scheduling, logging and
-drift around this call. Keeping it here (not in the CLI) lets `service/` import it without pulling
-click, and keeps waiver validation in the same place for both.
+`judge(inventory, sources, rules)` serves every front door: `preflight check` (live, `--facts`,
+`--definitions`, `--wait`), `preflight daemon`, and the commands still to come (`lint`, `plan`).
+Each source contributes facts — a live probe from this host, saved facts files, a definitions
+export — and they are merged into one `Facts` before the rules run once. The command line only
+parses and prints; the daemon only adds scheduling, logging and drift around this call.
+
+The engine knows rules only as the list it is given, and the rules package does not know the
+engine: this module composes the two (`rule_catalogue`, `choose_rules`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from preflight.engine import Rule, run_rules, validate_waivers
-from preflight.facts import Facts
-from preflight.inventory import Inventory, InventoryError, load_inventory
-from preflight.report import Report, Severity
+from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.rule import Rule
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts
+    from rabbitmq_preflight.inventory import Inventory
+    from rabbitmq_preflight.report import Report
 
 
-@dataclass(frozen=True)
-class CheckRun:
-    """What one check produced: the facts it judged and the report."""
+def rule_catalogue() -> tuple[Rule, ...]:
+    """Every rule the tool knows (the rules package's list)."""
+    from rabbitmq_preflight.rules import all_rules
 
-    facts: Facts
-    report: Report
+    return all_rules()
+
+
+def choose_rules(select: Iterable[str] = (), ignore: Iterable[str] = ()) -> list[Rule]:
+    """`--select` / `--ignore` over the whole catalogue (unknown names: a usage error)."""
+    from rabbitmq_preflight.engine import select_rules
+
+    return select_rules(rule_catalogue(), select, ignore)
 
 
 def ensure_valid_waivers(inv: Inventory) -> None:
     """Reject waivers naming unknown rules up front: a typo must not silently waive nothing."""
-    problems = validate_waivers(list(inv.waivers), inv.source)
+    from rabbitmq_preflight.engine import validate_waivers
+    from rabbitmq_preflight.inventory import InventoryError
+
+    problems = validate_waivers(inv.waivers, inv.source, rule_catalogue())
     if problems:
         raise InventoryError(problems)
 
 
 def load_checked_inventory(path: Path, cookie_file: Path | None = None) -> Inventory:
     """Load an inventory file, apply a `--cookie-file` override and validate its waivers."""
+    from rabbitmq_preflight.inventory import load_inventory
+
     inv = load_inventory(path)
     if cookie_file is not None:
         inv = inv.model_copy(update={"cluster": inv.cluster.model_copy(update={"cookie_file": cookie_file})})
@@ -43,31 +64,125 @@ def load_checked_inventory(path: Path, cookie_file: Path | None = None) -> Inven
     return inv
 
 
-def run_check(
-    inv: Inventory,
-    rules_: list[Rule],
-    *,
-    timeout: float | None = None,
-    deadline: float | None = None,
-    unknown_severity: Severity = "error",
-    amend: Callable[[Facts], Facts] | None = None,
-    **collect_flags: bool,
-) -> CheckRun:
-    """Probe the cluster the inventory names and judge the facts with `rules_`.
+# --- Sources: where facts come from. Each is plain data; `gather` turns a list of them into Facts.
 
-    `amend` adds offline facts (a definitions file) to what was collected, before the one judgement.
+
+@dataclass(frozen=True)
+class LiveProbe:
+    """Probe the inventory's nodes from this host, now (per-probe timeout, one deadline)."""
+
+    timeout: float | None = None
+    deadline: float | None = None
+    no_handshake: bool = False
+
+
+@dataclass(frozen=True)
+class SavedFacts:
+    """Facts files written by `preflight collect` / `--save-facts`, possibly on other hosts."""
+
+    paths: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class DefinitionsFile:
+    """A definitions export (export_definitions / GET /api/definitions) about to be deployed."""
+
+    path: Path
+
+
+Source = LiveProbe | SavedFacts | DefinitionsFile
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """What one judgement produced: the facts it judged and the report."""
+
+    facts: Facts
+    report: Report
+
+
+def gather(inventory: Inventory | None, sources: Sequence[Source]) -> Facts:
+    """Collect or load every source and merge them into one Facts.
+
+    Views (live, saved) are merged first; documents that describe the cluster's configuration
+    (definitions) are added to the merged facts. The judging inventory's waivers replace whatever a
+    saved file carried: the operator waives with today's inventory.
     """
-    from preflight.collect import CollectOptions, collect
+    from rabbitmq_preflight.facts import merge_facts
 
-    ensure_valid_waivers(inv)
+    parts: list[Facts] = []
+    for source in sources:
+        if isinstance(source, LiveProbe):
+            if inventory is None:
+                raise UsageError("give an inventory (--inventory FILE) or node names (rabbit@host …) to probe")
+            parts.append(_probe(inventory, source))
+        elif isinstance(source, SavedFacts):
+            parts.extend(load_facts_file(path) for path in source.paths)
+    facts = merge_facts(parts) if parts else None
+    for source in sources:
+        if isinstance(source, DefinitionsFile):
+            facts = _with_definitions(facts, source.path)
+    if facts is None:
+        raise UsageError("nothing to judge: give an inventory, node names, --facts or --definitions")
+    if inventory is not None:
+        waivers = list(inventory.waivers)
+        facts = facts.model_copy(update={"inventory": facts.inventory.model_copy(update={"waivers": waivers})})
+    return facts
+
+
+def judge(
+    inventory: Inventory | None,
+    sources: Sequence[Source],
+    rules: Sequence[Rule],
+    *,
+    unknown_severity: Severity = "error",
+) -> CheckRun:
+    """Gather the sources into one Facts and judge them once with `rules`."""
+    from rabbitmq_preflight.engine import run_rules
+
+    if inventory is not None:
+        ensure_valid_waivers(inventory)
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
-    facts = collect(inv, CollectOptions.of(inv, timeout, deadline, **collect_flags))
-    if amend is not None:
-        facts = amend(facts)
+    facts = gather(inventory, sources)
     collect_ms = (time.perf_counter() - t0) * 1000
+    if facts.inventory.waivers and not any(r.id == "WAIVER001" for r in rules):
+        # An expired waiver is news whatever was selected: the finding it stopped waiving counts again.
+        from rabbitmq_preflight.rules import rule_by_id
+
+        rules = [*rules, rule_by_id("WAIVER001")]
     report = run_rules(
-        facts, rules_, waivers=list(inv.waivers), unknown_severity=unknown_severity,
+        facts, rules, waivers=facts.inventory.waivers, unknown_severity=unknown_severity,
         started_at=started, collect_ms=collect_ms,
     )
     return CheckRun(facts=facts, report=report)
+
+
+def _probe(inventory: Inventory, probe: LiveProbe) -> Facts:
+    from rabbitmq_preflight.collect import collect
+    from rabbitmq_preflight.collect.options import CollectOptions
+
+    return collect(inventory, CollectOptions.of(inventory, probe.timeout, probe.deadline,
+                                                no_handshake=probe.no_handshake))
+
+
+def load_facts_file(path: Path) -> Facts:
+    """One saved facts file; a file that is not one is the user's to fix (exit 2)."""
+    from pydantic import ValidationError
+
+    from rabbitmq_preflight.facts import Facts
+
+    try:
+        return Facts.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read facts file: {exc.strerror}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UsageError(f"{path}: not a preflight facts file: {loc}: {first['msg']}") from None
+
+
+def _with_definitions(facts: Facts | None, path: Path) -> Facts:
+    from rabbitmq_preflight.definitions import with_definitions
+
+    return with_definitions(facts, path)

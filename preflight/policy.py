@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
 
-from preflight.erlang_re import ErlangPattern, UntranslatablePattern, compile_erlang, latin1_view
-from preflight.facts import Policy, QueueRow
+from rabbitmq_preflight.erlang_re import ErlangPattern, UntranslatablePattern, compile_erlang, latin1_view
+from rabbitmq_preflight.facts import Policy, QueueRow
 
 HA_KEYS = frozenset({
     "ha-mode", "ha-params", "ha-sync-mode", "ha-sync-batch-size", "ha-promote-on-shutdown",

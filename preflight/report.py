@@ -11,19 +11,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from preflight import __version__
+from rabbitmq_preflight import __version__
+from rabbitmq_preflight.contract import (  # re-exported: renderers read them with the report
+    EXIT_FINDINGS,
+    EXIT_OK,
+    CheckStatus,
+    Severity,
+    severity_rank,
+)
 
 REPORT_SCHEMA: Literal["preflight.report/v1"] = "preflight.report/v1"
 
-Severity = Literal["info", "warning", "error", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error", "critical")
-CheckStatus = Literal["pass", "fail", "unknown", "skipped"]
-
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-def severity_rank(severity: Severity) -> int:
-    return SEVERITIES.index(severity)
 
 
 class _Model(BaseModel):

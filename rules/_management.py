@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from preflight.facts import ClusterNode, Facts, ManagementFacts, QueueRow
-from preflight.policy import PolicyIndex, Resolution
-from rules.versions import Version
+from rabbitmq_preflight.facts import ClusterNode, Facts, ManagementFacts, QueueRow
+from rabbitmq_preflight.policy import PolicyIndex, Resolution
+from rabbitmq_preflight.rules.versions import Version
 
 NOT_CONFIGURED = (
     "the management API is not configured: add a [management] section (user, password_file) to the inventory"

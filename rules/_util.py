@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from preflight.facts import Facts, NodeFacts, Origin
+from rabbitmq_preflight.facts import Facts, NodeFacts, Origin
 
 
 def node_views(facts: Facts) -> list[tuple[str, Origin, NodeFacts]]:

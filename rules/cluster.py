@@ -1,16 +1,18 @@
-"""Family `cluster`: the run itself — facts that a collector failed to gather, or a deadline cut short.
+"""Family `cluster`: the run itself — facts that a collector failed to gather, a deadline cut short,
+a management API that refused us, a waiver that has expired.
 
-Neither is a property of the cluster, but both leave checks without facts; saying so once, with the
-cause, beats a page of unexplained unknowns.
+None is a property of the cluster, but each changes what the other checks could say; saying so
+once, with the cause, beats a page of unexplained unknowns.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
-from preflight.engine import Fail, Pass, Result, rule
-from preflight.facts import Facts
-from rules._util import origin_label
+from rabbitmq_preflight.facts import Facts
+from rabbitmq_preflight.rule import Fail, Pass, Result, rule
+from rabbitmq_preflight.rules._util import origin_label
 
 
 @rule(
@@ -109,3 +111,32 @@ def management_api_refused(facts: Facts) -> Iterator[Result]:
                 remediation=f"On {name.split('@', 1)[1]}: {fix}.",
                 evidence={"kind": obs.error.kind},
             )
+
+
+@rule(
+    id="WAIVER001",
+    slug="waiver-expired",
+    family="cluster",
+    severity="warning",
+    title="A waiver in the inventory has expired",
+    rationale="""
+        A waiver accepts a known finding until a date. Once that date has passed it no longer applies,
+        so the finding it covered counts again; saying so names the reason it was accepted, so the
+        operator can tell whether the change it waited for ever happened.
+    """,
+    remediation="Fix the finding it covered, or renew the waiver with a new `expires` date.",
+)
+def waiver_expired(facts: Facts) -> Iterator[Result]:
+    today = dt.date.today()
+    for w in facts.inventory.waivers:
+        if w.expires >= today:
+            continue
+        yield Fail(
+            w.node, subject=f"waiver:{w.rule}",
+            message=(
+                f"waiver for {w.rule!r}{' on ' + w.node if w.node else ''} expired on "
+                f"{w.expires.isoformat()} and no longer applies (reason was: {w.reason})"
+            ),
+            evidence={"rule": w.rule, "expires": w.expires.isoformat()},
+        )
+    yield Pass(None)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
-from preflight.engine import Fail, Pass, Result, Skip, Unknown, rule
-from preflight.facts import CookieFacts, CookieSource, CookieValue, Facts, Origin, View
-from rules._util import origin_label
+from rabbitmq_preflight.facts import CookieFacts, CookieSource, CookieValue, Facts, Origin, View
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._util import origin_label
 
 SERVER_COOKIE = "/var/lib/rabbitmq/.erlang.cookie"
 FIX_FILE = "`chown rabbitmq:rabbitmq {path} && chmod 400 {path}`"

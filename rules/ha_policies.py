@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from preflight.engine import Fail, Pass, Result, Skip, Unknown, rule
-from preflight.facts import Facts, Policy, QueueRow
-from preflight.policy import CompiledPolicy, Resolution
-from preflight.report import Severity
-from rules._management import (
+from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.facts import Facts, Policy, QueueRow
+from rabbitmq_preflight.policy import CompiledPolicy, Resolution
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._management import (
     Coverage,
     Tally,
     at_least,

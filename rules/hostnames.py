@@ -13,10 +13,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from preflight.engine import Fail, Pass, Result, Skip, Unknown, rule
-from preflight.facts import Facts, HostResolution, Origin
-from preflight.report import Severity
-from rules._util import multi_view, origin_label
+from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.facts import Facts, HostResolution, Origin
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._util import multi_view, origin_label
 
 SLOW_MS = 1000.0
 

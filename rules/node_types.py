@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from preflight.engine import Fail, Pass, Result, Skip, Unknown, rule
-from preflight.facts import ClusterNode, Facts
-from rules._management import at_least, cluster_nodes, cluster_version, definitions_only, management_problem
+from rabbitmq_preflight.facts import ClusterNode, Facts
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._management import (
+    at_least,
+    cluster_nodes,
+    cluster_version,
+    definitions_only,
+    management_problem,
+)
 
 
 def _typed(facts: Facts) -> list[ClusterNode] | Result:

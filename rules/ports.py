@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from preflight.engine import Fail, Pass, Result, Skip, rule
-from preflight.facts import Facts, NodeFacts, Origin, PortCheck
-from rules._util import multi_view, node_views, origin_label
+from rabbitmq_preflight.facts import Facts, NodeFacts, Origin, PortCheck
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, rule
+from rabbitmq_preflight.rules._util import multi_view, node_views, origin_label
 
 ROLE_NAMES = {
     "epmd": "epmd (Erlang port mapper)",

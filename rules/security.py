@@ -11,11 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from preflight.engine import Fail, Pass, Result, Skip, Unknown, rule
-from preflight.facts import CookieFacts, CookieValue, ErlangProcess, Facts, Origin, View
-from rules._util import origin_label
-from rules.cookies import FIX_FILE, SERVER_COOKIE, effective_source, not_collected, server_cookie, views
-from rules.versions import Version
+from rabbitmq_preflight.facts import CookieFacts, CookieValue, ErlangProcess, Facts, Origin, View
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._util import origin_label
+from rabbitmq_preflight.rules.cookies import (
+    FIX_FILE,
+    SERVER_COOKIE,
+    effective_source,
+    not_collected,
+    server_cookie,
+    views,
+)
+from rabbitmq_preflight.rules.versions import Version
 
 MIN_LENGTH = 20  # what Erlang itself generates: 20 random uppercase letters
 MIN_DISTINCT = 8

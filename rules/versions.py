@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from preflight.engine import Fail, Pass, Result, Skip, Unknown, rule
-from preflight.facts import Facts, FeatureFlag
+from rabbitmq_preflight.facts import Facts, FeatureFlag
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 
 # Supported rolling-upgrade paths (docs: upgrade#rabbitmq-version-upgradability): the only legal mixes.
 UPGRADE_PATHS: dict[str, tuple[str, ...]] = {

@@ -25,6 +25,8 @@ from typing import Any, Final, Literal
 import structlog
 import structlog.tracebacks
 
+from rabbitmq_preflight.errors import UsageError
+
 AUDIT_SCHEMA: Final = "preflight.audit/v1"
 
 AuditEvent = Literal[
@@ -41,12 +43,8 @@ _FILE_MODE: Final = 0o640
 _HEAD: Final = ("schema", "ts", "event", "level")
 
 
-class AuditLogError(Exception):
+class AuditLogError(UsageError):
     """The audit log cannot be opened; `reason` is one line for the operator."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class AuditSink:

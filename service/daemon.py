@@ -1,6 +1,6 @@
 """`preflight daemon`: the same check as `preflight check`, on a schedule, with an audit trail.
 
-Each run calls `preflight.pipeline.run_check` — the daemon adds scheduling (APScheduler 3), the
+Each run calls `pipeline.judge` with a live probe — the daemon adds scheduling (APScheduler 3), the
 audit log, drift against the previous run, health and metrics, and nothing that judges a cluster.
 
 Threads: APScheduler runs the audit in one worker thread (`max_instances=1`, `coalesce=True`, so a
@@ -31,27 +31,25 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from preflight import __version__
-from preflight.engine import Rule, select_rules
-from preflight.inventory import Inventory, InventoryError
-from preflight.pipeline import CheckRun, load_checked_inventory, run_check
-from preflight.report import REPORT_SCHEMA, Report, Severity
-from service.auditlog import AuditLog, AuditLogError, open_audit_log, route_library_logs
-from service.drift import Drift, RunState, StateError, StateStore, compute_drift
-from service.health import DaemonStatus, HealthServer, RunSnapshot
-from service.notify import Notifier
-from service.schedule import Schedule
+from rabbitmq_preflight import __version__
+from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.inventory import Inventory, InventoryError
+from rabbitmq_preflight.pipeline import CheckRun, LiveProbe, choose_rules, judge, load_checked_inventory
+from rabbitmq_preflight.report import REPORT_SCHEMA, Report
+from rabbitmq_preflight.rule import Rule
+from rabbitmq_preflight.service.auditlog import AuditLog, AuditLogError, open_audit_log, route_library_logs
+from rabbitmq_preflight.service.drift import Drift, RunState, StateError, StateStore, compute_drift
+from rabbitmq_preflight.service.health import DaemonStatus, HealthServer, RunSnapshot
+from rabbitmq_preflight.service.notify import Notifier
+from rabbitmq_preflight.service.schedule import Schedule
 
 JOB_ID = "audit"
 DEFAULT_STOP_TIMEOUT = 10.0
 
 
-class DaemonConfigError(Exception):
+class DaemonConfigError(UsageError):
     """The daemon cannot start as configured; one line per problem (the CLI exits 2)."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("; ".join(lines))
-        self.lines = lines
 
 
 @dataclass(frozen=True)
@@ -157,8 +155,8 @@ class AuditDaemon:
 
     def _audit(self, run_id: str, inv: Inventory) -> None:
         try:
-            run = run_check(inv, self.rules, timeout=self.opts.timeout, deadline=self.opts.deadline,
-                            unknown_severity=self.opts.unknown_as)
+            run = judge(inv, [LiveProbe(timeout=self.opts.timeout, deadline=self.opts.deadline)], self.rules,
+                        unknown_severity=self.opts.unknown_as)
         except Exception as exc:  # the daemon must outlive anything one run can throw
             reason = f"the audit run failed: {type(exc).__name__}: {exc}"
             self.error("run", reason, exc=exc, run_id=run_id, cluster=inv.cluster.name)
@@ -348,14 +346,14 @@ def _open_health(opts: DaemonOptions, status: DaemonStatus) -> HealthServer | No
 
 def run_daemon(opts: DaemonOptions) -> int:
     """Validate everything that can be wrong at start (exit 2), then serve until SIGTERM/SIGINT."""
-    rules = select_rules(opts.select, opts.ignore)
+    rules = choose_rules(opts.select, opts.ignore)
     inventory = load_checked_inventory(opts.inventory_path, opts.cookie_file)
     store = StateStore(opts.state_dir)
     try:
         store.prepare()
         audit = open_audit_log(opts.audit_log)
     except (StateError, AuditLogError) as exc:
-        raise DaemonConfigError([exc.reason]) from None
+        raise DaemonConfigError(exc.lines) from None
     previous, problems = _load_previous(store)
     status = DaemonStatus(fail_on=opts.fail_on, stale_after=opts.schedule.stale_after,
                           audit_problem=lambda: audit.sink.last_write_error)

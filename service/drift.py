@@ -20,7 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from preflight.report import Finding, Report, Severity
+from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.report import Finding, Report
 
 STATE_SCHEMA: Literal["preflight.state/v1"] = "preflight.state/v1"
 STATE_FILE = "last-run.json"
@@ -28,12 +30,8 @@ _TMP_PREFIX = ".last-run."
 _TMP_SUFFIX = ".tmp"
 
 
-class StateError(Exception):
+class StateError(UsageError):
     """The state file cannot be read or written; `reason` is one line for the audit log."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class KnownFinding(BaseModel):

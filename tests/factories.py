@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from preflight.facts import (
+from rabbitmq_preflight.facts import (
     AmqpServer,
     Facts,
     HostResolution,
@@ -16,7 +16,7 @@ from preflight.facts import (
     ProbeError,
     View,
 )
-from preflight.inventory import ExpectSection, NodeSpec
+from rabbitmq_preflight.inventory import ExpectSection, NodeSpec
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from preflight.engine import all_rules
-from preflight.render import RenderContext
-from preflight.report import CheckResult, CheckStatus, Finding, Report, Severity
+from rabbitmq_preflight.contract import CheckStatus, Severity
+from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.report import CheckResult, Finding, Report
+from rabbitmq_preflight.rules import all_rules
 
 STARTED = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 

@@ -11,54 +11,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import functools
 import socket
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 
-from preflight import __version__
-from preflight.collect import amqp
-from preflight.collect.cookie import LocalCookie, collect_cookie, read_local_cookie
-from preflight.collect.distribution import collect_distribution
-from preflight.collect.localhost import collect_listeners
-from preflight.collect.management import collect_management_node, collect_management_view, discover
-from preflight.collect.resolve import collect_resolution
-from preflight.collect.threads import use_daemon_threads
-from preflight.facts import Discovery, Facts, InventorySummary, NodeFacts, Origin, View
-from preflight.inventory import Inventory, NodeSpec
-
-
-@dataclass(frozen=True)
-class CollectOptions:
-    """How to collect. Holds the inventory (with its SecretStr password); never serialised."""
-
-    inventory: Inventory
-    timeout: float
-    deadline: float
-    no_handshake: bool = False  # skip the Erlang distribution handshake (it logs on rejection)
-
-    @property
-    def management(self) -> bool:
-        """The inventory gives management API credentials."""
-        return self.inventory.management is not None
-
-    @functools.cached_property
-    def local_cookie(self) -> LocalCookie:
-        """The local cookie sources, read once per run: every handshake and the cookie facts share them."""
-        return read_local_cookie(self.inventory.cluster.cookie_file)
-
-    @classmethod
-    def of(
-        cls, inv: Inventory, timeout: float | None = None, deadline: float | None = None, **extra: bool
-    ) -> CollectOptions:
-        return cls(
-            inventory=inv,
-            timeout=timeout if timeout is not None else inv.cluster.probe_timeout,
-            deadline=deadline if deadline is not None else inv.cluster.deadline,
-            **extra,
-        )
-
+from rabbitmq_preflight import __version__
+from rabbitmq_preflight.collect import amqp
+from rabbitmq_preflight.collect.cookie import collect_cookie
+from rabbitmq_preflight.collect.distribution import collect_distribution
+from rabbitmq_preflight.collect.localhost import collect_listeners
+from rabbitmq_preflight.collect.management import collect_management_node, collect_management_view, discover
+from rabbitmq_preflight.collect.options import CollectOptions
+from rabbitmq_preflight.collect.resolve import collect_resolution
+from rabbitmq_preflight.collect.threads import use_daemon_threads
+from rabbitmq_preflight.facts import Discovery, Facts, InventorySummary, NodeFacts, Origin, View
+from rabbitmq_preflight.inventory import Inventory, NodeSpec
 
 NodeCollector = Callable[[NodeSpec, NodeFacts, CollectOptions], Coroutine[object, object, None]]
 ViewCollector = Callable[[View, CollectOptions], Coroutine[object, object, None]]

@@ -14,13 +14,13 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
-from preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port, read_exactly
-from preflight.facts import AmqpServer, NodeFacts, Observation, PortCheck, ProbeError
-from preflight.inventory import NodeSpec
-from preflight.outcomes import BadReply, ProbeFailure, TimedOut
+from rabbitmq_preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port, read_exactly
+from rabbitmq_preflight.facts import AmqpServer, NodeFacts, Observation, PortCheck, ProbeError
+from rabbitmq_preflight.inventory import NodeSpec
+from rabbitmq_preflight.outcomes import BadReply, ProbeFailure, TimedOut
 
 if TYPE_CHECKING:
-    from preflight.collect import CollectOptions
+    from rabbitmq_preflight.collect.options import CollectOptions
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 FRAME_METHOD = 1

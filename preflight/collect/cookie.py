@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-from preflight.facts import (
+from rabbitmq_preflight.facts import (
     CookieContentProblem,
     CookieFacts,
     CookieSource,
@@ -41,10 +41,10 @@ from preflight.facts import (
     ProbeError,
     View,
 )
-from preflight.outcomes import Denied, ProbeFailure
+from rabbitmq_preflight.outcomes import Denied, ProbeFailure
 
 if TYPE_CHECKING:
-    from preflight.collect import CollectOptions
+    from rabbitmq_preflight.collect.options import CollectOptions
 
 ENV_VAR = "RABBITMQ_ERLANG_COOKIE"
 COOKIE_NAME = ".erlang.cookie"

@@ -30,10 +30,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from preflight.collect import epmd
-from preflight.collect.cookie import Cookie
-from preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port, read_exactly
-from preflight.facts import (
+from rabbitmq_preflight.collect import epmd
+from rabbitmq_preflight.collect.cookie import Cookie
+from rabbitmq_preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port, read_exactly
+from rabbitmq_preflight.facts import (
     CookieFacts,
     DistHandshake,
     DistRegistration,
@@ -43,7 +43,7 @@ from preflight.facts import (
     PortCheck,
     ProbeError,
 )
-from preflight.outcomes import (
+from rabbitmq_preflight.outcomes import (
     BadReply,
     Closed,
     Forbidden,
@@ -55,8 +55,8 @@ from preflight.outcomes import (
 )
 
 if TYPE_CHECKING:
-    from preflight.collect import CollectOptions
-    from preflight.inventory import NodeSpec
+    from rabbitmq_preflight.collect.options import CollectOptions
+    from rabbitmq_preflight.inventory import NodeSpec
 
 # Capability flags (kernel/include/dist.hrl). Hidden: DFLAG_PUBLISHED (0x1) is not set. The set covers
 # OTP 25's mandatory flags, OTP 26's additions (UNLINK_ID, V4_NC) and the digest bit OTP 27 requires.

@@ -15,9 +15,9 @@ import re
 import struct
 import time
 
-from preflight.collect.tcp import close_quietly, open_connection, port_failure, read_exactly
-from preflight.facts import DistRegistration, EpmdNames, EpmdNode, Observation, PortCheck, ProbeError
-from preflight.outcomes import BadReply, NotFound, ProbeFailure, TimedOut, classify_os_error
+from rabbitmq_preflight.collect.tcp import close_quietly, open_connection, port_failure, read_exactly
+from rabbitmq_preflight.facts import DistRegistration, EpmdNames, EpmdNode, Observation, PortCheck, ProbeError
+from rabbitmq_preflight.outcomes import BadReply, NotFound, ProbeFailure, TimedOut, classify_os_error
 
 NAMES_REQ = b"n"  # 110
 PORT_PLEASE2_REQ = b"z"  # 122

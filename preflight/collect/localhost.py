@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from preflight.facts import Listener, Observation, ProbeError, View
-from preflight.outcomes import Denied
+from rabbitmq_preflight.facts import Listener, Observation, ProbeError, View
+from rabbitmq_preflight.outcomes import Denied
 
 if TYPE_CHECKING:
-    from preflight.collect import CollectOptions
+    from rabbitmq_preflight.collect.options import CollectOptions
 
 PROC_NET = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 TCP_LISTEN = "0A"

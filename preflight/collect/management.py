@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from preflight.collect.management_json import (
+from rabbitmq_preflight.collect.management_json import (
     parse_cluster_id,
     parse_feature_flags,
     parse_node_names,
@@ -36,8 +36,8 @@ from preflight.collect.management_json import (
     parse_policies,
     parse_queue_page,
 )
-from preflight.collect.tcp import port_failure
-from preflight.facts import (
+from rabbitmq_preflight.collect.tcp import port_failure
+from rabbitmq_preflight.facts import (
     ClusterNode,
     Discovery,
     ManagementFacts,
@@ -49,8 +49,8 @@ from preflight.facts import (
     QueueTable,
     View,
 )
-from preflight.inventory import Inventory, NodeSpec
-from preflight.outcomes import (
+from rabbitmq_preflight.inventory import Inventory, NodeSpec
+from rabbitmq_preflight.outcomes import (
     AuthFailed,
     BadReply,
     Closed,
@@ -65,7 +65,7 @@ from preflight.outcomes import (
 if TYPE_CHECKING:
     import httpx
 
-    from preflight.collect import CollectOptions
+    from rabbitmq_preflight.collect.options import CollectOptions
 
 T = TypeVar("T")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from preflight.facts import ClusterNode, FeatureFlag, MgmtListener, MgmtOverview, Policy, QueueRow
-from preflight.outcomes import BadReply, NotFound
+from rabbitmq_preflight.facts import ClusterNode, FeatureFlag, MgmtListener, MgmtOverview, Policy, QueueRow
+from rabbitmq_preflight.outcomes import BadReply, NotFound
 
 
 def _str(item: dict[str, Any], key: str) -> str | None:

@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from preflight.facts import HostResolution, Observation, ProbeError, View
-from preflight.outcomes import ProbeFailure, TimedOut, Unresolvable
+from rabbitmq_preflight.facts import HostResolution, Observation, ProbeError, View
+from rabbitmq_preflight.outcomes import ProbeFailure, TimedOut, Unresolvable
 
 if TYPE_CHECKING:
-    from preflight.collect import CollectOptions
+    from rabbitmq_preflight.collect.options import CollectOptions
 
 HOSTS_PATH = Path("/etc/hosts")
 MAX_HOSTS_BYTES = 4 << 20

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from preflight.facts import PortCheck, PortRole
-from preflight.outcomes import Closed, ProbeFailure, classify_os_error
+from rabbitmq_preflight.facts import PortCheck, PortRole
+from rabbitmq_preflight.outcomes import Closed, ProbeFailure, classify_os_error
 
 MAX_READ = 1 << 20  # no reply we parse is larger than this; anything bigger is a bad peer
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from preflight.engine import Rule
-from preflight.report import Report, Severity
+from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.report import Report
+from rabbitmq_preflight.rule import Rule
 
 # format name -> module under preflight.render exposing `render(report, ctx) -> str`
 RENDERERS: dict[str, str] = {
@@ -20,7 +22,7 @@ RENDERERS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class RenderContext:
-    rules: list[Rule] = field(default_factory=list)
+    rules: Sequence[Rule] = ()
     color: bool = False
     fail_on: Severity = "error"
     inventory_path: str | None = None
@@ -31,6 +33,6 @@ class RenderContext:
 def render(fmt: str, report: Report, ctx: RenderContext) -> str:
     if fmt not in RENDERERS:
         raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(RENDERERS)})")
-    module = importlib.import_module(f"preflight.render.{RENDERERS[fmt]}")
+    module = importlib.import_module(f"rabbitmq_preflight.render.{RENDERERS[fmt]}")
     out: str = module.render(report, ctx)
     return out

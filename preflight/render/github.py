@@ -18,8 +18,9 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from preflight.render import RenderContext
-from preflight.report import Finding, Report, Severity, severity_rank
+from rabbitmq_preflight.contract import Severity, severity_rank
+from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.report import Finding, Report
 
 PER_KIND_LIMIT = 10  # annotations GitHub shows per step, for each of error, warning and notice
 SUMMARY_ROW_LIMIT = 300  # the step summary is capped at 1 MiB; stay far below it

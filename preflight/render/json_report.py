@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from preflight.render import RenderContext
-from preflight.report import Report
+from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.report import Report
 
 
 def render(report: Report, ctx: RenderContext) -> str:

@@ -22,8 +22,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
 
-from preflight.render import RenderContext
-from preflight.report import CheckResult, Finding, Report
+from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.report import CheckResult, Finding, Report
 
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

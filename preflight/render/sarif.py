@@ -1,6 +1,6 @@
 """SARIF 2.1.0 renderer, for GitHub code scanning and other SARIF consumers.
 
-Shaped by what GitHub accepts, not only by the schema (../shared/reference/python-stack.md §7):
+Shaped by what GitHub accepts, not only by the schema (GitHub's "SARIF support for code scanning"):
 
 - GitHub rejects the whole upload when a result has a location without an artifact URI, and host
   findings have no source file. Every result is anchored to the inventory file (on the node's
@@ -15,13 +15,15 @@ Shaped by what GitHub accepts, not only by the schema (../shared/reference/pytho
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from preflight.engine import Rule
-from preflight.render import RenderContext
-from preflight.report import Finding, Report, Severity
+from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.report import Finding, Report
+from rabbitmq_preflight.rule import Rule
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -50,28 +52,8 @@ def _rule_descriptor(r: Rule) -> Json:
     }
 
 
-def _descriptor_from_finding(f: Finding) -> Json:
-    """For findings the engine makes itself (e.g. WAIVER001): no Rule object, same shape."""
-    title = f.slug.replace("-", " ")
-    return {
-        "id": f.rule,
-        "name": f.slug,
-        "shortDescription": _text(title),
-        "help": _text(f"Fix: {f.remediation}", f"**Fix.** {f.remediation}"),
-        "defaultConfiguration": {"level": LEVELS[f.severity]},
-        "properties": {"tags": ["rabbitmq", f.family], "family": f.family, "severity": f.severity},
-    }
-
-
-def _descriptors(report: Report, rules: list[Rule]) -> list[Json]:
-    out = [_rule_descriptor(r) for r in rules]
-    known = {r.id for r in rules}
-    extra: dict[str, Finding] = {}
-    for f in report.findings:
-        if f.rule not in known:
-            extra.setdefault(f.rule, f)
-    out.extend(_descriptor_from_finding(extra[rule_id]) for rule_id in sorted(extra))
-    return out
+def _descriptors(rules: Sequence[Rule]) -> list[Json]:
+    return [_rule_descriptor(r) for r in rules]
 
 
 def artifact_uri(inventory_path: str | None, cluster: str) -> str:
@@ -139,7 +121,7 @@ def _invocation(report: Report, ctx: RenderContext) -> Json:
 
 def sarif_log(report: Report, ctx: RenderContext) -> Json:
     """The SARIF document as a dict (tests validate it against the official schema)."""
-    rules = _descriptors(report, ctx.rules)
+    rules = _descriptors(ctx.rules)
     index = {d["id"]: i for i, d in enumerate(rules)}
     with_baseline = any(f.baseline for f in report.findings)
     run: Json = {

@@ -8,8 +8,9 @@ from __future__ import annotations
 import textwrap
 from itertools import groupby
 
-from preflight.render import RenderContext
-from preflight.report import Finding, Report, severity_rank
+from rabbitmq_preflight.contract import severity_rank
+from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.report import Finding, Report
 
 _COLORS = {"critical": "1;35", "error": "1;31", "warning": "1;33", "info": "36", "unknown": "1;34"}
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from preflight.collect.amqp import decode_reply
+from rabbitmq_preflight.collect.amqp import decode_reply
 from tests.conftest import Lab, run_preflight
 from tests.integration.fault_cases import (
     CAPTURE,

@@ -20,8 +20,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from preflight.facts import Facts
-from preflight.policy import PolicyIndex
+from rabbitmq_preflight.facts import Facts
+from rabbitmq_preflight.policy import PolicyIndex
 from tests.conftest import Lab, run_preflight
 
 pytestmark = pytest.mark.lab

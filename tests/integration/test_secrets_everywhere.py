@@ -27,10 +27,11 @@ from typing import Any
 
 import pytest
 
-from preflight.engine import Result, Rule, run_rules
-from preflight.facts import Facts, InventorySummary, Origin, View
-from preflight.inventory import inventory_from_names
-from preflight.render import RENDERERS, RenderContext, render
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.facts import Facts, InventorySummary, Origin, View
+from rabbitmq_preflight.inventory import inventory_from_names
+from rabbitmq_preflight.render import RENDERERS, RenderContext, render
+from rabbitmq_preflight.rule import Result, Rule
 from tests.conftest import PREFLIGHT, ROOT, Lab, run_preflight
 from tests.daemon_support import Daemon, http_get
 

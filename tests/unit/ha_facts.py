@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from preflight.engine import REGISTRY, all_rules, run_rules
-from preflight.facts import (
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.facts import (
     ClusterNode,
     Facts,
     InventorySummary,
@@ -19,8 +19,9 @@ from preflight.facts import (
     QueueTable,
     View,
 )
-from preflight.inventory import ExpectSection, NodeSpec
-from preflight.report import Report
+from rabbitmq_preflight.inventory import ExpectSection, NodeSpec
+from rabbitmq_preflight.report import Report
+from rabbitmq_preflight.rules import rule_by_id
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 THREE = ["rabbit@a", "rabbit@b", "rabbit@c"]
@@ -70,8 +71,7 @@ def facts(mgmt: ManagementFacts | None = None, *, inventory: list[NodeSpec] | No
 
 
 def judge(f: Facts, *rule_ids: str) -> Report:
-    all_rules()
-    return run_rules(f, [REGISTRY[r] for r in rule_ids])
+    return run_rules(f, [rule_by_id(r) for r in rule_ids])
 
 
 def statuses(report: Report) -> dict[tuple[str, str | None], str]:

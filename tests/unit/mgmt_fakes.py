@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import SecretStr
 
-from preflight.collect import CollectOptions
-from preflight.inventory import Inventory, ManagementSection, NodeSpec
+from rabbitmq_preflight.collect.options import CollectOptions
+from rabbitmq_preflight.inventory import Inventory, ManagementSection, NodeSpec
 
 PASSWORD = "s3cret-Pa55word"  # a fake server's fake password
 

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from preflight.collect import amqp
-from preflight.facts import AmqpServer
-from preflight.outcomes import BadReply, Closed, ProbeFailure
+from rabbitmq_preflight.collect import amqp
+from rabbitmq_preflight.facts import AmqpServer
+from rabbitmq_preflight.outcomes import BadReply, Closed, ProbeFailure
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CAPTURE = (FIXTURES / "amqp_connection_start_3.10.8.bin").read_bytes()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from service.auditlog import AUDIT_SCHEMA, AuditLogError, open_audit_log, route_library_logs
+from rabbitmq_preflight.service.auditlog import AUDIT_SCHEMA, AuditLogError, open_audit_log, route_library_logs
 
 
 def lines(path: Path) -> list[dict[str, object]]:

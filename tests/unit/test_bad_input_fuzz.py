@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from preflight.facts import Facts
-from preflight.inventory import Inventory, InventoryError, load_inventory, parse_inventory
+from rabbitmq_preflight.facts import Facts
+from rabbitmq_preflight.inventory import Inventory, InventoryError, load_inventory, parse_inventory
 
 toml_scalars = st.one_of(
     st.integers(-(2**40), 2**40), st.text(max_size=20), st.booleans(), st.floats(allow_nan=False)

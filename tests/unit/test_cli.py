@@ -19,7 +19,7 @@ def write_facts(tmp_path: Path, *nodes: object) -> Path:
 
 def test_version_does_not_import_heavy_modules() -> None:
     code = (
-        "import sys; from preflight.cli import main\n"
+        "import sys; from rabbitmq_preflight.cli import main\n"
         "sys.argv=['preflight','--version']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy=[m for m in ('pydantic','httpx','dns','apscheduler','structlog','prometheus_client','psutil')"

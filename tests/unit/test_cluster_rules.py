@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from preflight.collect import NODE_COLLECTORS, CollectOptions, NodeCollector, collect_view
-from preflight.engine import REGISTRY, all_rules, run_rules
-from preflight.facts import NodeFacts
-from preflight.inventory import NodeSpec, inventory_from_names
+from rabbitmq_preflight.collect import NODE_COLLECTORS, NodeCollector, collect_view
+from rabbitmq_preflight.collect.options import CollectOptions
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.facts import NodeFacts
+from rabbitmq_preflight.inventory import NodeSpec, inventory_from_names
+from rabbitmq_preflight.rules import rule_by_id
 from tests.factories import facts, node
 
 
@@ -33,21 +35,19 @@ def test_collector_failure_and_deadline_are_reported() -> None:
     f = facts(node("rabbit@a"))
     f.views[0].origin.collector_errors = ["collect_amqp (rabbit@a): KeyError"]
     f.views[0].origin.deadline_reached = True
-    all_rules()
-    report = run_rules(f, [REGISTRY["RUN001"], REGISTRY["RUN002"]])
+    report = run_rules(f, [rule_by_id("RUN001"), rule_by_id("RUN002")])
     assert [(x.rule, x.severity) for x in report.findings] == [("RUN001", "error"), ("RUN002", "warning")]
     assert "collect_amqp (rabbit@a): KeyError" in report.findings[0].message
 
 
 def test_management_api_answering_401_is_a_finding_with_the_credentials_fix() -> None:
-    from preflight.facts import MgmtOverview, Observation, ProbeError
+    from rabbitmq_preflight.facts import MgmtOverview, Observation, ProbeError
 
     f = facts(node("rabbit@a"), node("rabbit@b"))
     f.views[0].nodes["rabbit@a"].management = Observation[MgmtOverview](
         error=ProbeError(kind="auth_failed", detail="rabbit@a management API /api/overview: HTTP 401 — user rejected"))
     f.views[0].nodes["rabbit@b"].management = Observation[MgmtOverview](value=MgmtOverview(node="rabbit@b"))
-    all_rules()
-    report = run_rules(f, [REGISTRY["RUN003"]])
+    report = run_rules(f, [rule_by_id("RUN003")])
     [finding] = report.findings
     assert finding.node == "rabbit@a" and "HTTP 401" in finding.message
     assert "authenticate_user" in finding.remediation

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from preflight.collect import cookie
-from preflight.collect.cookie import Cookie, Homes, parse_cookie_file, read_local_cookie
+from rabbitmq_preflight.collect import cookie
+from rabbitmq_preflight.collect.cookie import Cookie, Homes, parse_cookie_file, read_local_cookie
 
 SECRET = b"Zq8-unit-test-cookie-value-Xw31"
 

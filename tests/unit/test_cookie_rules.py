@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from preflight.engine import REGISTRY, all_rules, run_rules
-from preflight.facts import (
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.facts import (
     AmqpServer,
     CookieFacts,
     CookieSource,
@@ -24,9 +24,10 @@ from preflight.facts import (
     ProbeError,
     View,
 )
-from preflight.inventory import NodeSpec
-from preflight.report import Finding, Report
-from rules.security import env_var_status
+from rabbitmq_preflight.inventory import NodeSpec
+from rabbitmq_preflight.report import Finding, Report
+from rabbitmq_preflight.rules import rule_by_id
+from rabbitmq_preflight.rules.security import env_var_status
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 STRONG = CookieValue(fingerprint="64QrCJU1amTQ2K8fsm0gZQ==", length=32, distinct_chars=19)
@@ -78,8 +79,7 @@ def facts(*views: View) -> Facts:
 
 
 def judge(rule_id: str, f: Facts) -> Report:
-    all_rules()
-    return run_rules(f, [REGISTRY[rule_id]])
+    return run_rules(f, [rule_by_id(rule_id)])
 
 
 def only(report: Report) -> Finding:

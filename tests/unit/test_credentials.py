@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.inventory import inventory_from_names, load_inventory
+from rabbitmq_preflight.inventory import inventory_from_names, load_inventory
 
 BASE = '[cluster]\nname = "c"\n{cookie}\n[management]\nuser = "monitoring"\n{password}\n[[nodes]]\nname = "rabbit@a"\n'
 

@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-import service.daemon as daemon_mod
-from preflight.inventory import parse_inventory
-from preflight.pipeline import CheckRun
-from preflight.report import Finding, Report
-from service.auditlog import open_audit_log
-from service.daemon import AuditDaemon, DaemonOptions
-from service.drift import StateError, StateStore
-from service.health import DaemonStatus
-from service.notify import Notifier
-from service.schedule import Schedule
+import rabbitmq_preflight.service.daemon as daemon_mod
+from rabbitmq_preflight.inventory import parse_inventory
+from rabbitmq_preflight.pipeline import CheckRun
+from rabbitmq_preflight.report import Finding, Report
+from rabbitmq_preflight.service.auditlog import open_audit_log
+from rabbitmq_preflight.service.daemon import AuditDaemon, DaemonOptions
+from rabbitmq_preflight.service.drift import StateError, StateStore
+from rabbitmq_preflight.service.health import DaemonStatus
+from rabbitmq_preflight.service.notify import Notifier
+from rabbitmq_preflight.service.schedule import Schedule
 from tests.factories import facts, node
 
 INVENTORY = parse_inventory({"cluster": {"name": "lab"}, "nodes": [{"name": "rabbit@rabbit2"}]}, "inv.toml")
@@ -51,7 +51,7 @@ def records(tmp_path: Path) -> list[dict[str, Any]]:
 def test_two_runs_log_the_run_then_drift_and_save_the_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = make_daemon(tmp_path)
     results = iter([fake_run(finding("tcp/5672 (amqp)")), fake_run(finding("tcp/4369 (epmd)"))])
-    monkeypatch.setattr(daemon_mod, "run_check", lambda *a, **k: next(results))
+    monkeypatch.setattr(daemon_mod, "judge", lambda *a, **k: next(results))
     d.run_once()
     d.run_once()
     events = [(r["event"], r.get("identity")) for r in records(tmp_path)]
@@ -80,7 +80,7 @@ def test_a_run_that_raises_is_an_audit_error_and_the_next_run_still_happens(
             raise result
         return result  # type: ignore[no-any-return]
 
-    monkeypatch.setattr(daemon_mod, "run_check", flaky)
+    monkeypatch.setattr(daemon_mod, "judge", flaky)
     d.run_once()
     d.run_once()
     err, run = records(tmp_path)
@@ -95,7 +95,7 @@ def test_state_that_cannot_be_saved_is_an_audit_error_after_the_run_is_logged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d = make_daemon(tmp_path)
-    monkeypatch.setattr(daemon_mod, "run_check", lambda *a, **k: fake_run())
+    monkeypatch.setattr(daemon_mod, "judge", lambda *a, **k: fake_run())
 
     def full(state: object) -> None:
         raise StateError("cannot write state /var/lib/x/last-run.json: No space left on device")
@@ -108,7 +108,7 @@ def test_state_that_cannot_be_saved_is_an_audit_error_after_the_run_is_logged(
 
 def test_no_run_starts_once_stopping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     d = make_daemon(tmp_path)
-    monkeypatch.setattr(daemon_mod, "run_check", lambda *a, **k: pytest.fail("a run started after stop"))
+    monkeypatch.setattr(daemon_mod, "judge", lambda *a, **k: pytest.fail("a run started after stop"))
     d._stopping = True
     d.run_once()
     assert not (tmp_path / "audit.jsonl").read_text()

@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preflight.definitions import DefinitionsError, management_from_definitions, read_definitions, with_definitions
+from rabbitmq_preflight.definitions import (
+    DefinitionsError,
+    management_from_definitions,
+    read_definitions,
+    with_definitions,
+)
 from tests.conftest import run_preflight
 from tests.unit.ha_facts import judge
 

@@ -15,12 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preflight.collect import CollectOptions, distribution
-from preflight.collect.cookie import Cookie
-from preflight.collect.distribution import Attempt
-from preflight.facts import DistHandshake, NodeFacts, Observation, PortCheck, ProbeError
-from preflight.inventory import ClusterSection, Inventory, NodeSpec
-from preflight.outcomes import BadReply, Forbidden, ProbeFailure
+from rabbitmq_preflight.collect import distribution
+from rabbitmq_preflight.collect.cookie import Cookie
+from rabbitmq_preflight.collect.distribution import Attempt
+from rabbitmq_preflight.collect.options import CollectOptions
+from rabbitmq_preflight.facts import DistHandshake, NodeFacts, Observation, PortCheck, ProbeError
+from rabbitmq_preflight.inventory import ClusterSection, Inventory, NodeSpec
+from rabbitmq_preflight.outcomes import BadReply, Forbidden, ProbeFailure
 from tests.unit.erlang_fakes import (
     LAB_COOKIE,
     Handler,

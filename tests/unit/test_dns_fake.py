@@ -26,8 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from preflight.collect.resolve import resolve_dns
-from preflight.outcomes import ProbeFailure, TimedOut
+from rabbitmq_preflight.collect.resolve import resolve_dns
+from rabbitmq_preflight.outcomes import ProbeFailure, TimedOut
 from tests.conftest import PREFLIGHT, ROOT
 
 Reply = Callable[[bytes], bytes | None]  # the query's bytes -> the datagram to send back (None: stay silent)

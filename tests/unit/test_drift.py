@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from preflight.report import Finding, Report
-from service.drift import STATE_FILE, StateError, StateStore, compute_drift
+from rabbitmq_preflight.report import Finding, Report
+from rabbitmq_preflight.service.drift import STATE_FILE, StateError, StateStore, compute_drift
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from preflight.collect import epmd
-from preflight.facts import DistRegistration, EpmdNames, Observation, PortCheck, ProbeError
-from preflight.outcomes import BadReply, NotFound
+from rabbitmq_preflight.collect import epmd
+from rabbitmq_preflight.facts import DistRegistration, EpmdNames, Observation, PortCheck, ProbeError
+from rabbitmq_preflight.outcomes import BadReply, NotFound
 from tests.unit.erlang_fakes import Handler, fixture, hang_up, replies, serve, silent
 
 NAMES = fixture("epmd_names_reply_otp25.bin")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from preflight.facts import NodeFacts
-from preflight.report import Report
+from rabbitmq_preflight.facts import NodeFacts
+from rabbitmq_preflight.report import Report
 from tests.conftest import CommandResult, run_preflight
 from tests.factories import facts, node
 from tests.gating_samples import finding, sample_report

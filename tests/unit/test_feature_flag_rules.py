@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from preflight.facts import Facts, FeatureFlag, MgmtOverview, NodeFacts, Observation
+from rabbitmq_preflight.facts import Facts, FeatureFlag, MgmtOverview, NodeFacts, Observation
 from tests.unit.ha_facts import facts, judge, management, statuses
 
 
@@ -38,7 +38,7 @@ def test_all_flags_enabled_passes() -> None:
 
 
 def test_forbidden_feature_flags_are_unknown_with_the_reason() -> None:
-    from preflight.facts import ProbeError
+    from rabbitmq_preflight.facts import ProbeError
 
     mgmt = management()
     mgmt.feature_flags = Observation(error=ProbeError(kind="forbidden", detail="needs the `administrator` tag"))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from preflight.gate import (
+from rabbitmq_preflight.gate import (
     BASELINE_SCHEMA,
     GateConfigError,
     apply_baseline,
@@ -20,7 +20,7 @@ from preflight.gate import (
     parse_duration,
     wait_until_pass,
 )
-from preflight.report import Report
+from rabbitmq_preflight.report import Report
 from tests.conftest import CommandResult, run_preflight
 from tests.factories import facts, node
 from tests.gating_samples import finding, sample_report

@@ -11,7 +11,7 @@ import click
 import pytest
 import yaml
 
-from preflight.cli import cli
+from rabbitmq_preflight.cli import cli
 from tests.conftest import ROOT
 
 DOC = ROOT / "README.md"

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from preflight.render import render
-from preflight.render.github import PER_KIND_LIMIT, annotation, escape_data, escape_property, summary_markdown
-from preflight.report import Finding
+from rabbitmq_preflight.render import render
+from rabbitmq_preflight.render.github import PER_KIND_LIMIT, annotation, escape_data, escape_property, summary_markdown
+from rabbitmq_preflight.report import Finding
 from tests.conftest import run_preflight
 from tests.factories import facts, node
 from tests.gating_samples import finding, sample_context, sample_report

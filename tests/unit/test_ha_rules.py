@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from preflight.facts import ClusterNode
+from rabbitmq_preflight.facts import ClusterNode
 from tests.unit.ha_facts import THREE, facts, judge, management, policy, queue, statuses
 
 HA_ALL = policy("ha-all", ".*", {"ha-mode": "all", "ha-sync-mode": "automatic"}, 1)
@@ -149,7 +149,7 @@ def test_untranslatable_pattern_is_reported_and_its_queues_stay_unjudged() -> No
 
 def test_single_node_cluster_skips_mirroring_coverage() -> None:
     solo = [ClusterNode(name="rabbit@a", type="disc", running=True, rabbitmq_version="3.10.8")]
-    from preflight.inventory import NodeSpec
+    from rabbitmq_preflight.inventory import NodeSpec
 
     report = judge(facts(management(nodes=solo, queues=[queue("a")]), inventory=[NodeSpec(name="rabbit@a")]),
                    "HA001")

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from preflight.report import Finding, Report
-from service.health import DaemonStatus, HealthServer, RunSnapshot, parse_listen
+from rabbitmq_preflight.report import Finding, Report
+from rabbitmq_preflight.service.health import DaemonStatus, HealthServer, RunSnapshot, parse_listen
 from tests.daemon_support import http_get
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from preflight.collect import CollectOptions, collect_view
-from preflight.engine import REGISTRY, all_rules, run_rules
-from preflight.facts import Facts, InventorySummary, View
-from preflight.inventory import inventory_from_names
+from rabbitmq_preflight.collect import collect_view
+from rabbitmq_preflight.collect.options import CollectOptions
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.facts import Facts, InventorySummary, View
+from rabbitmq_preflight.inventory import inventory_from_names
+from rabbitmq_preflight.rules import rule_by_id
 from tests.unit.erlang_fakes import replies, serve, silent
 
 HTTP_REPLY = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
@@ -44,8 +46,7 @@ def test_wrong_protocol_on_the_amqp_port_is_reported_as_such() -> None:
     view = asyncio.run(_against_fakes(timeout=0.5))
     inv = inventory_from_names(list(view.nodes))
     facts = Facts(tool_version="t", inventory=InventorySummary.of(inv), views=[view])
-    all_rules()
-    report = run_rules(facts, [REGISTRY["PORT004"], REGISTRY["VER001"]])
+    report = run_rules(facts, [rule_by_id("PORT004"), rule_by_id("VER001")])
     wrong = {f.node: f.message for f in report.findings if f.rule == "PORT004"}
     assert "does not speak AMQP: an HTTP server answered" in wrong["rabbit@http"]
     assert "sent nothing back" in wrong["rabbit@silent"]

@@ -28,13 +28,12 @@ from typing import Any, Literal
 import pytest
 from pydantic import SecretStr
 
-import preflight.collect.resolve as resolve
-from preflight.collect.management import MAX_BODY
-from preflight.engine import select_rules
-from preflight.facts import NodeFacts, View
-from preflight.inventory import ClusterSection, Inventory, ManagementSection, NodeSpec
-from preflight.pipeline import CheckRun, run_check
-from preflight.report import Report
+import rabbitmq_preflight.collect.resolve as resolve
+from rabbitmq_preflight.collect.management import MAX_BODY
+from rabbitmq_preflight.facts import NodeFacts, View
+from rabbitmq_preflight.inventory import ClusterSection, Inventory, ManagementSection, NodeSpec
+from rabbitmq_preflight.pipeline import CheckRun, LiveProbe, choose_rules, judge
+from rabbitmq_preflight.report import Report
 from tests.conftest import PREFLIGHT, ROOT
 from tests.unit import erlang_fakes as erl
 from tests.unit import mgmt_fakes as mgmt
@@ -247,7 +246,7 @@ def cookie(tmp_path: Path) -> Path:
 
 def check(fleet: Fleet, cookie: Path, timeout: float, deadline: float) -> CheckRun:
     inv = inventory(fleet, cookie, timeout, deadline)
-    return run_check(inv, select_rules((), ()), timeout=timeout, deadline=deadline)
+    return judge(inv, [LiveProbe(timeout=timeout, deadline=deadline)], choose_rules())
 
 
 def messages(report: Report, node: str, rule: str) -> list[str]:

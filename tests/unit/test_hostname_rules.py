@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from preflight.engine import REGISTRY, all_rules, run_rules
-from preflight.facts import Facts, HostResolution
-from preflight.inventory import NodeSpec
-from preflight.report import Report
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.facts import Facts, HostResolution
+from rabbitmq_preflight.inventory import NodeSpec
+from rabbitmq_preflight.report import Report
+from rabbitmq_preflight.rules import rule_by_id
 from tests.factories import facts, node, resolved
 
 NODES = ("rabbit@rabbit1", "rabbit@rabbit2")
@@ -20,8 +21,7 @@ def lab_facts(*resolutions: HostResolution, origin_node: str | None = "rabbit@ra
 
 
 def judge(rule_id: str, f: Facts) -> Report:
-    all_rules()
-    return run_rules(f, [REGISTRY[rule_id]])
+    return run_rules(f, [rule_by_id(rule_id)])
 
 
 def test_unresolvable_peer_on_a_cluster_node_is_an_error_with_the_hosts_line() -> None:
@@ -84,7 +84,7 @@ def test_slow_resolution_is_reported_with_the_time() -> None:
 
 
 def test_node_announcing_another_name_is_a_name_mismatch() -> None:
-    from preflight.facts import DistHandshake, Observation
+    from rabbitmq_preflight.facts import DistHandshake, Observation
 
     f = facts(node("rabbit@localhost"))
     f.views[0].nodes["rabbit@localhost"].handshake = Observation[DistHandshake](value=DistHandshake(
@@ -96,7 +96,7 @@ def test_node_announcing_another_name_is_a_name_mismatch() -> None:
 
 
 def test_epmd_listing_other_names_means_the_node_name_differs() -> None:
-    from preflight.facts import EpmdNames, EpmdNode, Observation
+    from rabbitmq_preflight.facts import EpmdNames, EpmdNode, Observation
 
     f = facts(node("rabbit@host1"))
     f.views[0].nodes["rabbit@host1"].epmd = Observation[EpmdNames](

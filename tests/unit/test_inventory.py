@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.inventory import InventoryError, inventory_from_names, load_inventory
+from rabbitmq_preflight.inventory import InventoryError, inventory_from_names, load_inventory
 
 GOOD = """
 [cluster]

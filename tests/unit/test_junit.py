@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 from hypothesis import given
 from hypothesis import strategies as st
 
-from preflight.render import render
-from preflight.report import Report
+from rabbitmq_preflight.render import render
+from rabbitmq_preflight.report import Report
 from tests.gating_samples import check, finding, sample_context, sample_report
 
 

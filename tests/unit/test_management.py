@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preflight.collect.management import (
+from rabbitmq_preflight.collect.management import (
     ManagementApi,
     QueueFetch,
     collect_management_node,
@@ -22,7 +22,7 @@ from preflight.collect.management import (
     discover,
     open_api,
 )
-from preflight.collect.management_json import (
+from rabbitmq_preflight.collect.management_json import (
     parse_cluster_id,
     parse_feature_flags,
     parse_node_names,
@@ -31,9 +31,10 @@ from preflight.collect.management_json import (
     parse_policies,
     parse_queue_page,
 )
-from preflight.engine import REGISTRY, all_rules, run_rules
-from preflight.facts import Facts, InventorySummary, NodeFacts, Origin, View
-from preflight.outcomes import BadReply, NotFound, ProbeFailure
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.facts import Facts, InventorySummary, NodeFacts, Origin, View
+from rabbitmq_preflight.outcomes import BadReply, NotFound, ProbeFailure
+from rabbitmq_preflight.rules import rule_by_id
 from tests.unit.mgmt_fakes import PASSWORD, Answer, FakeApi, options, paged_queues, serve
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -195,8 +196,7 @@ def test_4x_answer_with_ha_keys_says_the_queues_are_not_replicated() -> None:
     assert len(mgmt.queues.value.rows) == 3
     inv = options({"rabbit@mq1": 1, "rabbit@mq2": 2, "rabbit@mq3": 3}).inventory
     facts = Facts(tool_version="t", inventory=InventorySummary.of(inv), views=[view])
-    all_rules()
-    report = run_rules(facts, [REGISTRY["HA009"], REGISTRY["HA001"]])
+    report = run_rules(facts, [rule_by_id("HA009"), rule_by_id("HA001")])
     [finding] = [f for f in report.findings if f.rule == "HA009"]
     assert "NOT replicated" in finding.message and "2 queues" in finding.message and "'ha-all'" in finding.message
     assert {c.rule: c.status for c in report.checks} == {"HA009": "fail", "HA001": "skipped"}

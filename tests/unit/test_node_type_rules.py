@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from preflight.facts import ClusterNode, ProbeError
-from preflight.inventory import NodeSpec
+from rabbitmq_preflight.facts import ClusterNode, ProbeError
+from rabbitmq_preflight.inventory import NodeSpec
 from tests.unit.ha_facts import facts, judge, management, statuses
 
 

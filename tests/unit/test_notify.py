@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.notify import Notifier
+from rabbitmq_preflight.service.notify import Notifier
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from preflight.erlang_re import UntranslatablePattern, compile_erlang, latin1_view
-from preflight.facts import Policy, QueueRow
-from preflight.policy import PolicyIndex, merge_definitions
+from rabbitmq_preflight.erlang_re import UntranslatablePattern, compile_erlang, latin1_view
+from rabbitmq_preflight.facts import Policy, QueueRow
+from rabbitmq_preflight.policy import PolicyIndex, merge_definitions
 
 ESCRIPT = """#!/usr/bin/env escript
 main([File]) ->

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from preflight.engine import REGISTRY, all_rules, run_rules
-from preflight.report import Report
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.report import Report
+from rabbitmq_preflight.rules import rule_by_id
 from tests.factories import facts, node, port
 
 
 def judge(rule_id: str, *nodes: object) -> Report:
-    all_rules()
-    return run_rules(facts(*nodes), [REGISTRY[rule_id]])  # type: ignore[arg-type]
+    return run_rules(facts(*nodes), [rule_by_id(rule_id)])  # type: ignore[arg-type]
 
 
 def test_stopped_node_refusal_says_the_node_is_not_running_because_epmd_answers() -> None:
@@ -46,7 +46,7 @@ def test_unresolvable_target_is_unreachable() -> None:
 
 
 def test_required_port_held_by_another_program_names_the_process() -> None:
-    from preflight.facts import Listener, Observation
+    from rabbitmq_preflight.facts import Listener, Observation
 
     f = facts(node("rabbit@a"), origin_node="rabbit@a", hostname="a")
     f.views[0].listeners = Observation[list[Listener]](value=[
@@ -54,11 +54,9 @@ def test_required_port_held_by_another_program_names_the_process() -> None:
         Listener(address="0.0.0.0", port=25672, pid=99, process="beam.smp", user="rabbitmq"),
         Listener(address="0.0.0.0", port=22, pid=1, process="sshd", user="root"),
     ])
-    all_rules()
-    [finding] = run_rules(f, [REGISTRY["PORT005"]]).findings
+    [finding] = run_rules(f, [rule_by_id("PORT005")]).findings
     assert "tcp/5672" in finding.message and "qpidd (pid 4242, user qpidd)" in finding.message
 
 
 def test_port_in_use_is_not_judged_on_a_host_that_is_not_a_node() -> None:
-    all_rules()
-    assert run_rules(facts(node("rabbit@a")), [REGISTRY["PORT005"]]).checks == []
+    assert run_rules(facts(node("rabbit@a")), [rule_by_id("PORT005")]).checks == []

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from preflight.collect.localhost import parse_proc_net_tcp
-from preflight.collect.resolve import parse_hosts, resolve_system
-from preflight.outcomes import Unresolvable
+from rabbitmq_preflight.collect.localhost import parse_proc_net_tcp
+from rabbitmq_preflight.collect.resolve import parse_hosts, resolve_system
+from rabbitmq_preflight.outcomes import Unresolvable
 
 HOSTS = """
 127.0.0.1\tlocalhost

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from preflight.render import render
-from preflight.render.sarif import FINGERPRINT_KEY, artifact_uri, sarif_log
-from preflight.report import Finding
+from rabbitmq_preflight.render import render
+from rabbitmq_preflight.render.sarif import FINGERPRINT_KEY, artifact_uri, sarif_log
+from rabbitmq_preflight.report import Finding
 from tests.gating_samples import finding, sample_context, sample_report
 
 SCHEMA_ENV = "PREFLIGHT_SARIF_SCHEMA"

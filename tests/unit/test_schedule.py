@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.schedule import Schedule
+from rabbitmq_preflight.service.schedule import Schedule
 
 MONDAY_0800 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)  # a Monday
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from preflight.inventory import load_inventory
+from rabbitmq_preflight.inventory import load_inventory
 from tests.conftest import ROOT
 
 SYSTEMD = ROOT / "systemd"

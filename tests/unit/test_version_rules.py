@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from preflight.engine import REGISTRY, all_rules, run_rules
-from preflight.inventory import ExpectSection
-from preflight.report import Report
-from rules.versions import legal_mix, upgrade_route
+from rabbitmq_preflight.engine import run_rules
+from rabbitmq_preflight.inventory import ExpectSection
+from rabbitmq_preflight.report import Report
+from rabbitmq_preflight.rules import rule_by_id
+from rabbitmq_preflight.rules.versions import legal_mix, upgrade_route
 from tests.factories import facts, node
 
 
 def judge(rule_id: str, *nodes: object, **kw: object) -> Report:
-    all_rules()
-    return run_rules(facts(*nodes, **kw), [REGISTRY[rule_id]])  # type: ignore[arg-type]
+    return run_rules(facts(*nodes, **kw), [rule_by_id(rule_id)])  # type: ignore[arg-type]
 
 
 def test_equal_versions_pass_on_every_node() -> None:

@@ -1,0 +1,43 @@
+"""How to collect: the options every probe reads (timeout, deadline, handshake), and the run's
+local cookie, read once. Kept apart from `collect/__init__` (which runs collection) so that a probe
+module can import its options without importing every other probe.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from rabbitmq_preflight.collect.cookie import LocalCookie, read_local_cookie
+from rabbitmq_preflight.inventory import Inventory
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """How to collect. Holds the inventory (with its SecretStr password); never serialised."""
+
+    inventory: Inventory
+    timeout: float
+    deadline: float
+    no_handshake: bool = False  # skip the Erlang distribution handshake (it logs on rejection)
+
+    @property
+    def management(self) -> bool:
+        """The inventory gives management API credentials."""
+        return self.inventory.management is not None
+
+    @functools.cached_property
+    def local_cookie(self) -> LocalCookie:
+        """The local cookie sources, read once per run: every handshake and the cookie facts share them."""
+        return read_local_cookie(self.inventory.cluster.cookie_file)
+
+    @classmethod
+    def of(
+        cls, inv: Inventory, timeout: float | None = None, deadline: float | None = None, **extra: bool
+    ) -> CollectOptions:
+        return cls(
+            inventory=inv,
+            timeout=timeout if timeout is not None else inv.cluster.probe_timeout,
+            deadline=deadline if deadline is not None else inv.cluster.deadline,
+            **extra,
+        )

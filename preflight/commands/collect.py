@@ -1,0 +1,34 @@
+"""`preflight collect`: probe the cluster and write the facts as JSON (judge them later with `check --facts`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from rabbitmq_preflight.commands.common import inventory_options, load_inventory_args, run_guarded, write_text
+from rabbitmq_preflight.contract import EXIT_OK
+
+
+@click.command()
+@inventory_options
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write facts here (default: stdout).")
+def collect(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Path | None,
+            timeout: float | None, deadline: float | None, no_handshake: bool, output: Path | None) -> None:
+    """Probe the cluster and write the facts as JSON (judge them later with `check --facts`)."""
+
+    def body() -> int:
+        from rabbitmq_preflight.pipeline import LiveProbe, gather
+
+        inv = load_inventory_args(inventory_path, nodes, cookie_file)
+        facts = gather(inv, [LiveProbe(timeout=timeout, deadline=deadline, no_handshake=no_handshake)])
+        text = facts.to_json()
+        if output is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            write_text(output, text)
+        return EXIT_OK
+
+    sys.exit(run_guarded(body))

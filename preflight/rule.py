@@ -1,0 +1,101 @@
+"""What a rule is: its metadata, the results it yields, and the `@rule` decorator that makes one.
+
+A rule is a pure function from `Facts` to results, decorated in its family's module under `rules/`.
+The decorator returns a `Rule` (still callable like the function), so a family module is just a list
+of `Rule` objects; the rules package gathers them and the engine judges with whatever list it is
+given. Nothing here registers globally, and nothing here imports pydantic: listing and explaining
+rules must start fast.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rabbitmq_preflight.contract import Family, Severity
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts
+
+
+@dataclass(frozen=True)
+class Fail:
+    node: str | None
+    message: str
+    subject: str = ""
+    remediation: str | None = None  # the rule's generic remediation when None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    severity: Severity | None = None  # the rule's default severity when None
+
+
+@dataclass(frozen=True)
+class Pass:
+    node: str | None
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """The question applies, but the facts to answer it are missing: never a pass."""
+
+    node: str | None
+    reason: str
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The question does not apply here (say why): not a finding."""
+
+    node: str | None
+    reason: str
+    subject: str = ""
+
+
+Result = Fail | Pass | Unknown | Skip
+RuleFunc = Callable[["Facts"], Iterable[Result]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    slug: str
+    family: Family
+    severity: Severity
+    title: str
+    rationale: str
+    remediation: str
+    check: RuleFunc
+
+    def __call__(self, facts: Facts) -> Iterable[Result]:
+        return self.check(facts)
+
+    def explain(self) -> str:
+        return (
+            f"{self.id} {self.slug} ({self.family}, default severity {self.severity})\n"
+            f"{self.title}\n\nWhy:\n{self.rationale}\n\nFix:\n{self.remediation}\n"
+        )
+
+
+def rule(
+    *,
+    id: str,
+    slug: str,
+    family: Family,
+    severity: Severity,
+    title: str,
+    rationale: str,
+    remediation: str,
+) -> Callable[[RuleFunc], Rule]:
+    """Make a rule of a check function. Ids and slugs are stable: users' configs and waivers name them."""
+
+    def make(func: RuleFunc) -> Rule:
+        return Rule(id, slug, family, severity, title.strip(), _dedent(rationale), _dedent(remediation), func)
+
+    return make
+
+
+def _dedent(text: str) -> str:
+    return textwrap.dedent(text).strip()
