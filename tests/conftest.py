@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LAB_SCRIPT = ROOT / "lab" / "cluster.sh"
 LOCK_PATH = Path("/tmp/preflight-lab.lock")
-PREFLIGHT = [sys.executable, "-m", "preflight"]
+PREFLIGHT = [sys.executable, "-m", "rabbitmq_preflight"]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rabbitmq_preflight.facts import ClusterNode, ProbeError
 from rabbitmq_preflight.inventory import NodeSpec
-from tests.unit.ha_facts import facts, judge, management, statuses
+from tests.ha_facts import facts, judge, management, statuses
 
 
 def members(*types: str, version: str = "3.10.8") -> list[ClusterNode]:

@@ -10,7 +10,7 @@ from rabbitmq_preflight.engine import run_rules
 from rabbitmq_preflight.facts import Facts, InventorySummary, View
 from rabbitmq_preflight.inventory import inventory_from_names
 from rabbitmq_preflight.rules import rule_by_id
-from tests.unit.erlang_fakes import replies, serve, silent
+from tests.fakes.erlang import replies, serve, silent
 
 HTTP_REPLY = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 

@@ -22,7 +22,7 @@ from rabbitmq_preflight.collect.options import CollectOptions
 from rabbitmq_preflight.facts import DistHandshake, NodeFacts, Observation, PortCheck, ProbeError
 from rabbitmq_preflight.inventory import ClusterSection, Inventory, NodeSpec
 from rabbitmq_preflight.outcomes import BadReply, Forbidden, ProbeFailure
-from tests.unit.erlang_fakes import (
+from tests.fakes.erlang import (
     LAB_COOKIE,
     Handler,
     fake_node,

@@ -35,11 +35,11 @@ from rabbitmq_preflight.inventory import ClusterSection, Inventory, ManagementSe
 from rabbitmq_preflight.pipeline import CheckRun, LiveProbe, choose_rules, judge
 from rabbitmq_preflight.report import Report
 from tests.conftest import PREFLIGHT, ROOT
-from tests.unit import erlang_fakes as erl
-from tests.unit import mgmt_fakes as mgmt
-from tests.unit.erlang_fakes import Handler, fixture, replies, silent
-from tests.unit.mgmt_fakes import Answer, FakeApi
-from tests.unit.test_dns_fake import fake_dns, never
+from tests.fakes import erlang as erl
+from tests.fakes import mgmt as mgmt
+from tests.fakes.erlang import Handler, fixture, replies, silent
+from tests.fakes.mgmt import Answer, FakeApi
+from tests.unit.preflight.collect.test_dns_fake import fake_dns, never
 
 Role = Literal["amqp", "epmd", "dist", "management"]
 HTTP_400 = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n"

@@ -15,7 +15,7 @@ from rabbitmq_preflight.report import Finding
 from tests.gating_samples import finding, sample_context, sample_report
 
 SCHEMA_ENV = "PREFLIGHT_SARIF_SCHEMA"
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[2].parent / "shared/schemas/sarif-schema-2.1.0.json"
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[4].parent / "shared/schemas/sarif-schema-2.1.0.json"
 
 
 def schema_path() -> Path:

@@ -15,7 +15,7 @@ from rabbitmq_preflight.collect import amqp
 from rabbitmq_preflight.facts import AmqpServer
 from rabbitmq_preflight.outcomes import BadReply, Closed, ProbeFailure
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 CAPTURE = (FIXTURES / "amqp_connection_start_3.10.8.bin").read_bytes()
 
 

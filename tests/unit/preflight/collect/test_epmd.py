@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rabbitmq_preflight.collect import epmd
 from rabbitmq_preflight.facts import DistRegistration, EpmdNames, Observation, PortCheck, ProbeError
 from rabbitmq_preflight.outcomes import BadReply, NotFound
-from tests.unit.erlang_fakes import Handler, fixture, hang_up, replies, serve, silent
+from tests.fakes.erlang import Handler, fixture, hang_up, replies, serve, silent
 
 NAMES = fixture("epmd_names_reply_otp25.bin")
 PORT2 = fixture("epmd_port2_reply_rabbit_otp25.bin")

@@ -18,9 +18,9 @@ from rabbitmq_preflight.definitions import (
     with_definitions,
 )
 from tests.conftest import run_preflight
-from tests.unit.ha_facts import judge
+from tests.ha_facts import judge
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "definitions_ha_lab.json"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "definitions_ha_lab.json"
 
 
 def _verdicts(report: Any) -> dict[tuple[str, str], int]:

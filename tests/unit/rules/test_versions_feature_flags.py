@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rabbitmq_preflight.facts import Facts, FeatureFlag, MgmtOverview, NodeFacts, Observation
-from tests.unit.ha_facts import facts, judge, management, statuses
+from tests.ha_facts import facts, judge, management, statuses
 
 
 def flags(*states: tuple[str, str, str]) -> list[FeatureFlag]:

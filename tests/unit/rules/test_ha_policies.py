@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rabbitmq_preflight.facts import ClusterNode
-from tests.unit.ha_facts import THREE, facts, judge, management, policy, queue, statuses
+from tests.ha_facts import THREE, facts, judge, management, policy, queue, statuses
 
 HA_ALL = policy("ha-all", ".*", {"ha-mode": "all", "ha-sync-mode": "automatic"}, 1)
 TTL = policy("ttl-orders", r"^orders\.", {"message-ttl": 60000}, 10)

@@ -35,9 +35,9 @@ from rabbitmq_preflight.engine import run_rules
 from rabbitmq_preflight.facts import Facts, InventorySummary, NodeFacts, Origin, View
 from rabbitmq_preflight.outcomes import BadReply, NotFound, ProbeFailure
 from rabbitmq_preflight.rules import rule_by_id
-from tests.unit.mgmt_fakes import PASSWORD, Answer, FakeApi, options, paged_queues, serve
+from tests.fakes.mgmt import PASSWORD, Answer, FakeApi, options, paged_queues, serve
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 NODE = "rabbit@fake"
 
 
