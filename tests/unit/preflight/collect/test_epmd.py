@@ -20,7 +20,7 @@ from tests.fakes.erlang import Handler, fixture, hang_up, replies, serve, silent
 NAMES = fixture("epmd_names_reply_otp25.bin")
 PORT2 = fixture("epmd_port2_reply_rabbit_otp25.bin")
 NOT_REGISTERED = fixture("epmd_port2_reply_not_registered_otp25.bin")
-# Verified raw reply from the reference research (a CLI tool was running): ../shared/reference/rabbitmq.md §5.
+# Verified raw reply from the reference research (a CLI tool was running): docs/reference.md §5.
 NAMES_WITH_CLI = (b"\x00\x00\x11\x11name rabbitmqcli-914-rabbit at port 35672\nname rabbit3 at port 25702\n"
                   b"name rabbit2 at port 25692\nname rabbit1 at port 25682\n")
 
