@@ -45,6 +45,8 @@ log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf '%s: %s\n' "$ME" "$*" >&2; exit 1; }
 
 hosts_list() { cat "$LAB/hosts" 2>/dev/null; }
+extra_list() { cat "$LAB/standalone" 2>/dev/null; }   # hosts added with `add`: not part of the lab cluster
+all_hosts() { hosts_list; extra_list; }
 host_count() { hosts_list | wc -l; }
 num_of() { echo "${1#rabbit}"; }
 ip_of() { echo "$NET.$((10 + $(num_of "$1")))"; }
@@ -52,7 +54,10 @@ node_of() { echo "rabbit@$1"; }
 seed() { hosts_list | head -n 1; }
 is_host() { [ -n "$1" ] && grep -qx -- "$1" "$LAB/hosts" 2>/dev/null; }
 need_lab() { [ -f "$LAB/hosts" ] || die "no lab is up (state $LAB/hosts missing); run: $ME up"; }
-need_host() { need_lab; is_host "$1" || die "unknown lab host '$1' (hosts: $(hosts_list | xargs))"; }
+is_extra() { [ -n "$1" ] && grep -qx -- "$1" "$LAB/standalone" 2>/dev/null; }
+need_host() {
+  need_lab; is_host "$1" || is_extra "$1" || die "unknown lab host '$1' (hosts: $(all_hosts | xargs))"
+}
 hdir() { echo "$LAB/$1"; }
 ram_wanted() { grep -qx -- "$1" "$LAB/ram-nodes" 2>/dev/null; }
 want_type() { if ram_wanted "$1"; then echo ram; else echo disc; fi; }
@@ -97,7 +102,7 @@ node_pid() { # the RabbitMQ node's Erlang VM (CLI tools are beam.smp too, withou
 canonical_hosts() {
   printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
   local h
-  for h in $(hosts_list); do printf '%s\t%s\n' "$(ip_of "$h")" "$h"; done
+  for h in $(all_hosts); do printf '%s\t%s\n' "$(ip_of "$h")" "$h"; done
 }
 # Files bind-mounted into a host must be rewritten in place (same inode), never replaced.
 write_inplace() { # write_inplace FILE CONTENT
@@ -226,6 +231,7 @@ health() {
   n=$(host_count)
   [ -z "$want" ] || [ "$n" = "$want" ] || { echo "lab has $n hosts, wanted $want"; return 1; }
   ip link show "$BR" >/dev/null 2>&1 || out+=("bridge $BR missing")
+  [ -z "$(extra_list)" ] || out+=("standalone hosts present: $(extra_list | xargs)")
   expected=$(for h in $(hosts_list); do echo "$(node_of "$h") $(want_type "$h") running 0"; done | sort)
   for h in $(hosts_list); do
     if [ ! -e "/run/netns/$h" ] || [ ! -e "$LAB/ns/$h.mnt" ] || [ ! -e "$LAB/ns/$h.uts" ]; then
@@ -409,22 +415,22 @@ cmd_down() {
   if [ ! -e "$LAB/$MARK" ] && ! ip link show "$BR" >/dev/null 2>&1; then
     echo "down: no lab to remove"; return 0
   fi
-  for h in $(hosts_list); do p=$(node_pid "$h"); [ -z "$p" ] || kill -TERM "$p" 2>/dev/null; done
+  for h in $(all_hosts); do p=$(node_pid "$h"); [ -z "$p" ] || kill -TERM "$p" 2>/dev/null; done
   for _ in $(seq 1 12); do   # 3 s for a graceful stop, then signals: the data goes away anyway
     left=0
-    for h in $(hosts_list); do [ -z "$(node_pid "$h")" ] || left=1; done
+    for h in $(all_hosts); do [ -z "$(node_pid "$h")" ] || left=1; done
     [ $left = 0 ] && break
     sleep 0.25
   done
   # epmd, CLI tools, `exec`ed commands: everything in the lab's network namespaces is the lab's
-  for h in $(hosts_list); do for p in $(ns_pids "$h"); do kill -KILL "$p" 2>/dev/null; done; done
+  for h in $(all_hosts); do for p in $(ns_pids "$h"); do kill -KILL "$p" 2>/dev/null; done; done
   for _ in $(seq 1 20); do
     left=0
-    for h in $(hosts_list); do [ -z "$(ns_pids "$h")" ] || left=1; done
+    for h in $(all_hosts); do [ -z "$(ns_pids "$h")" ] || left=1; done
     [ $left = 0 ] && break
     sleep 0.25
   done
-  for h in $(hosts_list); do
+  for h in $(all_hosts); do
     [ -e "/run/netns/$h" ] && ip netns del "$h"
     ip link del "$VETH$h" 2>/dev/null
     umount "$LAB/ns/$h.mnt" "$LAB/ns/$h.uts" 2>/dev/null
@@ -492,6 +498,7 @@ cmd_heal() {
     printf '%s' "$want_ram${want_ram:+$'\n'}" > "$LAB/ram-nodes"
   fi
   ip link show "$BR" >/dev/null 2>&1 || { log "heal: bridge $BR is missing"; return 1; }
+  for h in $(extra_list); do log "heal: removing standalone host $h"; remove_host "$h" || rc=1; done
   for h in $(hosts_list); do
     if [ ! -e "/run/netns/$h" ] || [ ! -e "$LAB/ns/$h.mnt" ] || [ ! -e "$LAB/ns/$h.uts" ]; then
       log "heal: $h: namespaces missing"; return 1
@@ -641,6 +648,85 @@ cmd_fault() {
   esac
 }
 
+# ------------------------------------------------------------------------------ standalone hosts
+# `add HOST`: one more host next to the cluster, its node booted on its own (not joined): the node
+# an operator is about to `join_cluster`. Every host's /etc/hosts gets its line, as an operator would
+# add it. `remove HOST` takes it away again (forgetting it in the cluster if it had joined); `heal`
+# and `down` remove every standalone host.
+cmd_add() {
+  local h=${1:-} cookie=$COOKIE n a
+  shift || true
+  for a in "$@"; do
+    case $a in
+      --cookie=*) cookie=${a#--cookie=} ;;
+      --bad-cookie) cookie=$BAD_COOKIE ;;
+      *) die "add: unknown argument '$a'" ;;
+    esac
+  done
+  need_lab
+  [[ $h =~ ^rabbit([0-9]+)$ ]] || die "add: HOST must be rabbitN"
+  n=${BASH_REMATCH[1]}
+  [ "$n" -gt "$(host_count)" ] && [ "$n" -le "$MAX_HOSTS" ] || die "add: $h must be above the cluster's hosts (rabbit$(( $(host_count) + 1 ))..)"
+  is_extra "$h" && { echo "add: $h is already a standalone host"; return 0; }
+  [ -e "/run/netns/$h" ] && die "add: network namespace $h exists already"
+  [[ $cookie =~ ^[A-Za-z0-9._-]{8,255}$ ]] || die "add: cookies must be 8..255 chars of [A-Za-z0-9._-]"
+  local t0; t0=$(now)
+  echo "$h" >> "$LAB/standalone"
+  mk_host "$h" || die "add: cannot create host $h"
+  [ "$cookie" = "$COOKIE" ] || set_cookie "$h" "$cookie"
+  for a in $(all_hosts); do write_inplace "$(hdir "$a")/etc/hosts" "$(canonical_hosts)"; done
+  start_node "$h"
+  wait_running "$h" || die "add: $h's node did not boot (logs: $(hdir "$h")/var-log-rabbitmq)"
+  echo "add: $h runs rabbit@$h on its own (not clustered) at $(ip_of "$h"), ready in $(since "$t0") s"
+}
+
+remove_host() { # remove_host HOST: forget it in the cluster when it joined, stop it, delete it
+  local h=$1 s p
+  s=$(seed)
+  if api_nodes "$s" 2>/dev/null | awk '{print $1}' | grep -qx "$(node_of "$h")"; then
+    ctl_logged "$h" stop_app >/dev/null 2>&1
+    ctl_logged "$s" forget_cluster_node "$(node_of "$h")" || log "remove: could not forget $(node_of "$h") on $s"
+  fi
+  kill_node "$h"
+  for p in $(ns_pids "$h"); do kill -KILL "$p" 2>/dev/null; done
+  for _ in $(seq 1 20); do [ -z "$(ns_pids "$h")" ] && break; sleep 0.25; done
+  [ -e "/run/netns/$h" ] && ip netns del "$h"
+  ip link del "$VETH$h" 2>/dev/null
+  umount "$LAB/ns/$h.mnt" "$LAB/ns/$h.uts" 2>/dev/null
+  rm -f "$LAB/ns/$h.mnt" "$LAB/ns/$h.uts"
+  rm -rf "${LAB:?}/$h"
+  grep -vx -- "$h" "$LAB/standalone" > "$LAB/standalone.new" 2>/dev/null; mv -f "$LAB/standalone.new" "$LAB/standalone"
+  for p in $(all_hosts); do write_inplace "$(hdir "$p")/etc/hosts" "$(canonical_hosts)"; done
+}
+cmd_remove() {
+  local h=${1:-}
+  need_lab
+  is_extra "$h" || die "remove: '$h' is not a standalone host (standalone: $(extra_list | xargs))"
+  remove_host "$h"
+  echo "remove: $h removed"
+}
+
+# `data HOST`: something for `reset` to destroy: a vhost, a user, a policy and queues with messages.
+cmd_data() {
+  local h=${1:-} ip q i
+  need_host "$h"
+  ip=$(ip_of "$h")
+  hctl "$h" add_vhost orders >/dev/null && hctl "$h" set_permissions -p orders guest '.*' '.*' '.*' >/dev/null &&
+    hctl "$h" add_user app-user app-user-lab-password >/dev/null &&
+    hctl "$h" set_policy -p orders keep-a-day '^orders\.' '{"message-ttl":86400000}' --apply-to queues >/dev/null ||
+    die "data: rabbitmqctl failed on $h"
+  for q in orders.new orders.paid; do
+    curl -sf --noproxy '*' -m 5 -u guest:guest -X PUT -H 'content-type: application/json' \
+      -d '{"durable":true}' "http://$ip:15672/api/queues/orders/$q" >/dev/null || die "data: cannot declare $q"
+    for i in 1 2 3; do
+      curl -sf --noproxy '*' -m 5 -u guest:guest -X POST -H 'content-type: application/json' \
+        -d "{\"properties\":{\"delivery_mode\":2},\"routing_key\":\"$q\",\"payload\":\"m$i\",\"payload_encoding\":\"string\"}" \
+        "http://$ip:15672/api/exchanges/orders/amq.default/publish" >/dev/null || die "data: cannot publish to $q"
+    done
+  done
+  echo "data: $h holds vhost orders, user app-user, policy keep-a-day, queues orders.new and orders.paid (3 messages each)"
+}
+
 usage() {
   cat <<EOF
 usage: $ME COMMAND    (as root; state in \$PREFLIGHT_LAB_BASE, default /tmp/preflight-lab)
@@ -658,6 +744,10 @@ usage: $ME COMMAND    (as root; state in \$PREFLIGHT_LAB_BASE, default /tmp/pref
   fault cookie HOST                   restart HOST's node with a different cookie
   fault stop HOST | fault start HOST  stop HOST's node (epmd stays) / start it and wait
   fault ram HOST                      make HOST a RAM node
+  add HOST [--bad-cookie|--cookie=V]  one more host rabbitN (N above the cluster's) whose node runs on its
+                          own, not joined: the node about to join_cluster; every host's /etc/hosts gets its line
+  data HOST               put a vhost, a user, a policy and 6 messages on HOST (what `reset` destroys)
+  remove HOST             remove a standalone host (forgotten in the cluster first if it joined)
 hosts: rabbitN = $NET.(10+N), bridge $BR = $NET.1
 EOF
 }
@@ -673,7 +763,7 @@ require_root
 require_tools
 check_config
 case $cmd in
-  up|down|heal|fault) # one changing command at a time (this is not the test-suite's lock)
+  up|down|heal|fault|add|remove) # one changing command at a time (this is not the test-suite's lock)
     exec 9>>"$OPLOCK" || die "cannot open $OPLOCK"
     if ! flock -n 9; then
       log "waiting for another $ME command to finish (lock $OPLOCK)"
@@ -687,6 +777,9 @@ case $cmd in
   status) cmd_status ;;
   heal) cmd_heal ;;
   fault) cmd_fault "$@" ;;
+  add) cmd_add "$@" ;;
+  remove) cmd_remove "$@" ;;
+  data) cmd_data "$@" ;;
   exec)
     h=${1:-}; need_host "$h"; shift
     [ $# -gt 0 ] || die "usage: $ME exec HOST CMD..."
