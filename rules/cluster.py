@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from rabbitmq_preflight.facts import Facts
 from rabbitmq_preflight.rule import Fail, Pass, Result, rule
+from rabbitmq_preflight.rules._shell import on_host
 from rabbitmq_preflight.rules._util import origin_label
 
 
@@ -108,7 +109,7 @@ def management_api_refused(facts: Facts) -> Iterator[Result]:
             yield Fail(
                 name, subject="management-api",
                 message=obs.error.detail,
-                remediation=f"On {name.split('@', 1)[1]}: {fix}.",
+                remediation=f"{on_host(name)}: {fix}.",
                 evidence={"kind": obs.error.kind},
             )
 

@@ -14,10 +14,25 @@ from collections.abc import Callable, Iterator
 
 from rabbitmq_preflight.facts import CookieFacts, CookieSource, CookieValue, Facts, Origin, View
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._shell import remote_path, shell_path, shell_quote, valid_user
 from rabbitmq_preflight.rules._util import origin_label
 
 SERVER_COOKIE = "/var/lib/rabbitmq/.erlang.cookie"
-FIX_FILE = "`chown rabbitmq:rabbitmq {path} && chmod 400 {path}`"
+
+
+def fix_file(path: str) -> str:
+    """The command that gives a cookie file the owner and mode Erlang wants (the path quoted)."""
+    quoted = shell_path(path)
+    return f"`chown rabbitmq:rabbitmq {quoted} && chmod 400 {quoted}`"
+
+
+def copy_cookie(src_host: str, dst_host: str) -> str:
+    """`scp` of the server cookie between two hosts, or why no command can be suggested."""
+    src, dst = remote_path(src_host, SERVER_COOKIE), remote_path(dst_host, SERVER_COOKIE)
+    if src is None or dst is None:
+        bad = src_host if src is None else dst_host
+        return f"copy {SERVER_COOKIE} by hand (cannot suggest a command for the invalid host name {bad!r})"
+    return f"`scp {src} {dst}`"
 
 
 def views(facts: Facts) -> Iterator[tuple[View, CookieFacts | None]]:
@@ -121,7 +136,7 @@ def _rejected(node: str, origin: Origin, tested: CookieSource | None, accepting:
             remediation=(
                 f"Run preflight with the cluster's cookie: copy {SERVER_COOKIE} from {_host(node)} and pass "
                 "`--cookie-file PATH` (or set `cookie_file` in the inventory). Compare fingerprints with "
-                f"`rabbitmq-diagnostics -n {node} erlang_cookie_hash`."
+                f"`rabbitmq-diagnostics -n {shell_quote(node)} erlang_cookie_hash`."
             ),
         )
     good, host = accepting[0], _host(node)
@@ -130,9 +145,9 @@ def _rejected(node: str, origin: Origin, tested: CookieSource | None, accepting:
         message=f"{node} rejected the Erlang cookie from {label} (fingerprint {fp}) that {', '.join(accepting)} "
         f"accepted: {node} has a different cookie and cannot join them ({logged})",
         remediation=(
-            f"Copy the cookie from {good}: `scp {_host(good)}:{SERVER_COOKIE} {host}:{SERVER_COOKIE}`, then on "
-            f"{host}: {FIX_FILE.format(path=SERVER_COOKIE)} and `systemctl restart rabbitmq-server`. Check: "
-            f"`rabbitmq-diagnostics -n {node} erlang_cookie_hash` prints {fp}."
+            f"Copy the cookie from {good}: {copy_cookie(_host(good), host)}, then on "
+            f"{host}: {fix_file(SERVER_COOKIE)} and `systemctl restart rabbitmq-server`. Check: "
+            f"`rabbitmq-diagnostics -n {shell_quote(node)} erlang_cookie_hash` prints {fp}."
         ),
     )
 
@@ -171,13 +186,13 @@ def cookie_fingerprint_mismatch(facts: Facts) -> Iterator[Result]:
     shares = {fp: sorted(origin_label(o) for o in origins) for fp, origins in ranked}
     listing = "; ".join(f"{fp}: {', '.join(labels)}" for fp, labels in shares.items())
     source, odd = ranked[0][1][0], [o for _, origins in ranked[1:] for o in origins]
-    copies = " ".join(f"`scp {source.hostname}:{SERVER_COOKIE} {o.hostname}:{SERVER_COOKIE}`;" for o in odd)
+    copies = " ".join(f"{copy_cookie(source.hostname, o.hostname)};" for o in odd)
     yield Fail(
         None, subject="erlang-cookie", evidence={"fingerprints": shares},
         message=f"the hosts use {len(groups)} different Erlang cookies — {listing}",
         remediation=(
             f"Copy {origin_label(source)}'s cookie to {', '.join(origin_label(o) for o in odd)}: {copies} then on "
-            f"each: {FIX_FILE.format(path=SERVER_COOKIE)} and `systemctl restart rabbitmq-server`."
+            f"each: {fix_file(SERVER_COOKIE)} and `systemctl restart rabbitmq-server`."
         ),
     )
 
@@ -229,7 +244,7 @@ def _missing(origin: Origin, src: CookieSource) -> Fail:
     return Fail(
         origin.node, subject=src.path or "", message=message, evidence={"path": src.path, "on": where},
         remediation=(f"Copy the cluster's cookie from a running node to {src.path} on {where}, then "
-                     f"{FIX_FILE.format(path=src.path)}."),
+                     f"{fix_file(src.path or SERVER_COOKIE)}."),
     )
 
 
@@ -244,7 +259,7 @@ def _unreadable(origin: Origin, src: CookieSource) -> Fail | None:
     return Fail(
         origin.node, subject=src.path or "", evidence={"path": src.path, "mode": src.mode, "owner": src.owner},
         message=f"the cookie file {src.path} on {origin_label(origin)} cannot be read: {why}",
-        remediation=(f"`chmod 400 {src.path}` (owner read only); run preflight as root or as the file's "
+        remediation=(f"`chmod 400 {shell_path(src.path)}` (owner read only); run preflight as root or as the file's "
                      "owner to test it."),
     )
 
@@ -274,14 +289,15 @@ def _permissions(origin: Origin, src: CookieSource) -> Fail | None:
                     message=f"{src.path} on {where} is not a regular file: Erlang refuses it "
                     f"(`Cookie file {src.path} is of type …`)",
                     remediation=f"Replace {src.path} with a regular file holding the cluster's cookie, "
-                    f"then {FIX_FILE.format(path=src.path)}.")
+                    f"then {fix_file(src.path or SERVER_COOKIE)}.")
     if src.mode is None or not int(src.mode, 8) & 0o077:
         return None
     return Fail(origin.node, subject=src.path or "", evidence=evidence,
                 message=f"{src.path} on {where} has mode {src.mode}: Erlang refuses a cookie file that group "
                 f"or others can access (`Cookie file {src.path} must be accessible by owner only`) and "
                 "the node cannot start distribution",
-                remediation=f"`chmod 400 {src.path}` on {where}, then restart the node if it failed to start.")
+                remediation=f"`chmod 400 {shell_path(src.path)}` on {where}, then restart the node if it failed to "
+                "start.")
 
 
 @rule(
@@ -309,7 +325,9 @@ def _owner(origin: Origin, src: CookieSource) -> Fail | None:
                 evidence={"path": src.path, "owner": src.owner, "expected_owner": want},
                 message=f"{src.path} on {origin_label(origin)} is owned by {src.owner}, not {want}: with an "
                 f"owner-only mode {want} cannot read it (`Error when reading {src.path}: eacces`)",
-                remediation=f"`chown {want}:{want} {src.path} && chmod 400 {src.path}`.")
+                remediation=(f"`chown {shell_quote(want + ':' + want)} {shell_path(src.path)} && chmod 400 "
+                             f"{shell_path(src.path)}`." if valid_user(want) else
+                             f"Give {src.path} to the account that runs its reader, then `chmod 400` it."))
 
 
 @rule(
@@ -345,7 +363,7 @@ def _content(origin: Origin, src: CookieSource) -> Fail | None:
                 message=f"{src.path} on {origin_label(origin)} is not a valid cookie: "
                 f"{_CONTENT[src.content_problem]}",
                 remediation=f"Rewrite {src.path} with the cluster's cookie (printable characters, no tabs or "
-                f"control characters), then {FIX_FILE.format(path=src.path)}.")
+                f"control characters), then {fix_file(src.path or SERVER_COOKIE)}.")
 
 
 @rule(
@@ -371,8 +389,8 @@ def _edge_spaces(origin: Origin, src: CookieSource) -> Fail | None:
     return Fail(origin.node, subject=src.path or "", evidence={"path": src.path},
                 message=f"the cookie in {src.path} on {origin_label(origin)} begins or ends with a space: Erlang "
                 "keeps it (only the trailing newline is dropped), so a copy without it is a different cookie",
-                remediation=f"Remove the spaces on every node at once (`sed -i 's/^ *//; s/ *$//' {src.path}`), "
-                "keep all copies identical, and restart the nodes.")
+                remediation="Remove the spaces on every node at once (`sed -i 's/^ *//; s/ *$//' "
+                f"{shell_path(src.path)}`), keep all copies identical, and restart the nodes.")
 
 
 @rule(
@@ -438,8 +456,7 @@ def _compare_server_cli(origin: Origin, cookie: CookieFacts) -> Result:
         return Fail(node, subject="cli-cookie", evidence={"user": cookie.user},
                     message=f"{cookie.user} has no readable ~/.erlang.cookie on {origin_label(origin)}: "
                     "rabbitmqctl run by this user will create a random cookie and fail to reach the node",
-                    remediation=f"`sudo install -m 400 -o {cookie.user} {SERVER_COOKIE} "
-                    f"~{cookie.user}/.erlang.cookie`.")
+                    remediation=_install_cli_cookie(cookie.user) + ".")
     if cli.value.fingerprint == server.fingerprint:
         return Pass(node)
     return Fail(node, subject="cli-cookie",
@@ -448,5 +465,10 @@ def _compare_server_cli(origin: Origin, cookie: CookieFacts) -> Result:
                 message=f"{cookie.user}'s CLI cookie ({cli.label}, {cli.value.fingerprint}) differs from the "
                 f"server's ({server_label}, {server.fingerprint}) on {origin_label(origin)}: rabbitmqctl run "
                 "by this user will fail with an authentication error",
-                remediation=f"`sudo install -m 400 -o {cookie.user} {SERVER_COOKIE} ~{cookie.user}/.erlang.cookie` "
-                "(and unset RABBITMQ_ERLANG_COOKIE if it is set).")
+                remediation=_install_cli_cookie(cookie.user) + " (and unset RABBITMQ_ERLANG_COOKIE if it is set).")
+
+
+def _install_cli_cookie(user: str) -> str:
+    if not valid_user(user):  # `~USER` cannot be quoted: a name that needs quoting gets no command
+        return f"Copy {SERVER_COOKIE} to that user's ~/.erlang.cookie (mode 400, owned by the user)"
+    return f"`sudo install -m 400 -o {user} {SERVER_COOKIE} ~{user}/.erlang.cookie`"

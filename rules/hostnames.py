@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.facts import Facts, HostResolution, Origin
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._shell import INVALID_HOST, hosts_line, shell_quote, valid_host, valid_ip
 from rabbitmq_preflight.rules._util import multi_view, origin_label
 
 SLOW_MS = 1000.0
@@ -77,9 +78,10 @@ def _resolutions(facts: Facts) -> Iterator[tuple[str, str, Origin, HostResolutio
             yield node, host, view.origin, view.resolution.get(host)
 
 
-def _hosts_line(facts: Facts, node: str, host: str) -> str:
+def _hosts_line(facts: Facts, node: str, host: str) -> str | None:
+    """The /etc/hosts line to add, or None when the name (or address) must not be pasted into one."""
     address = known_address(facts, node)
-    return f"{address} {host}" if address else f"<address of {host}> {host}"
+    return hosts_line(address if valid_ip(address) else None, host)
 
 
 @rule(
@@ -107,8 +109,11 @@ def hostname_unresolvable(facts: Facts) -> Iterator[Result]:
             yield Fail(
                 node, subject=_subject(host, origin, facts), severity=_severity(origin),
                 message=f"{node}: host name {host} does not resolve on {origin_label(origin)}, {who}",
-                remediation=f"On {origin_label(origin)}, add this line to /etc/hosts: `{line}` "
-                f"(or publish {host} in DNS); then `getent hosts {host}` must print it.",
+                remediation=(
+                    f"On {origin_label(origin)}, add this line to /etc/hosts: `{line}` (or publish {host} in "
+                    f"DNS); then `getent hosts {shell_quote(host)}` must print it." if line is not None
+                    else f"{INVALID_HOST} ({host!r}): fix the node's name in the inventory."
+                ),
                 evidence={"host": host, "from": origin_label(origin), "hosts_line": line,
                           "detail": res.system.error.detail},
             )
@@ -145,8 +150,11 @@ def hostname_loopback(facts: Facts) -> Iterator[Result]:
             node, subject=_subject(host, origin, facts), severity=_severity(origin),
             message=f"{node}: {host} resolves to {', '.join(loopback)} on {origin_label(origin)} — a "
             "loopback address, so connections to this peer go to the local machine instead",
-            remediation=f"On {origin_label(origin)}, remove `{host}` from the `{loopback[0]}` line of "
-            f"/etc/hosts and add `{line}`.",
+            remediation=(
+                f"On {origin_label(origin)}, remove `{host}` from the `{loopback[0]}` line of /etc/hosts and "
+                f"add `{line}`." if line is not None and valid_ip(loopback[0])
+                else f"{INVALID_HOST} ({host!r}): fix the node's name in the inventory."
+            ),
             evidence={"host": host, "addresses": res.system.value, "from": origin_label(origin)},
         )
 
@@ -182,6 +190,8 @@ def hostname_wrong_address(facts: Facts) -> Iterator[Result]:
             message=f"{node}: {host} resolves to {', '.join(addresses)} on {origin_label(origin)} (from "
             f"{source}), but the inventory says the node is at {spec.address}",
             remediation=(
+                f"{INVALID_HOST} ({host!r}): fix the node's name in the inventory" if res.hosts_file
+                and not (valid_host(host) and valid_ip(addresses[0])) else
                 f"On {origin_label(origin)}, change the /etc/hosts line `{addresses[0]} {host}` to "
                 f"`{spec.address} {host}`" if res.hosts_file else
                 f"Update the DNS record of {host} to {spec.address}, or the inventory `address` if "
@@ -277,11 +287,13 @@ def resolution_slow(facts: Facts) -> Iterator[Result]:
         if res.system.latency_ms <= SLOW_MS:
             yield Pass(node)
             continue
+        line = _hosts_line(facts, node, host)
         yield Fail(
             node, subject=_subject(host, origin, facts),
             message=f"{node}: resolving {host} took {res.system.latency_ms:.0f} ms on {origin_label(origin)}",
-            remediation=f"Add `{_hosts_line(facts, node, host)}` to /etc/hosts on {origin_label(origin)}, or "
-            "remove unreachable servers from /etc/resolv.conf.",
+            remediation=(f"Add `{line}` to /etc/hosts on {origin_label(origin)}" if line is not None
+                         else f"{INVALID_HOST} ({host!r}); fix the node's name in the inventory") +
+            ", or remove unreachable servers from /etc/resolv.conf.",
             evidence={"host": host, "latency_ms": res.system.latency_ms},
         )
 

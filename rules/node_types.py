@@ -20,6 +20,7 @@ from rabbitmq_preflight.rules._management import (
     definitions_only,
     management_problem,
 )
+from rabbitmq_preflight.rules._shell import on_host
 
 
 def _typed(facts: Facts) -> list[ClusterNode] | Result:
@@ -36,7 +37,7 @@ def _typed(facts: Facts) -> list[ClusterNode] | Result:
 
 
 def _convert(node: str) -> str:
-    return (f"On {node.split('@', 1)[1]}: `rabbitmqctl stop_app && rabbitmqctl change_cluster_node_type disc "
+    return (f"{on_host(node)}: `rabbitmqctl stop_app && rabbitmqctl change_cluster_node_type disc "
             "&& rabbitmqctl start_app`")
 
 
@@ -175,7 +176,7 @@ def node_type_expected(facts: Facts) -> Iterator[Result]:
             yield Fail(
                 name, subject="node-type",
                 message=f"{name} is a {have} node; the inventory expects {want}",
-                remediation=f"On {name.split('@', 1)[1]}: `rabbitmqctl stop_app && rabbitmqctl "
+                remediation=f"{on_host(name)}: `rabbitmqctl stop_app && rabbitmqctl "
                 f"change_cluster_node_type {want} && rabbitmqctl start_app` — or set `type = \"{have}\"` "
                 "for it in the inventory.",
                 evidence={"type": have, "expected": want},

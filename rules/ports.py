@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 from rabbitmq_preflight.facts import Facts, NodeFacts, Origin, PortCheck
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, rule
+from rabbitmq_preflight.rules._shell import on_host, placeholder, shell_quote, valid_host
 from rabbitmq_preflight.rules._util import multi_view, node_views, origin_label
 
 ROLE_NAMES = {
@@ -39,10 +40,6 @@ def _port_rule(
             yield make(node, origin, nf, check)
         if not bad:
             yield Pass(node)
-
-
-def _host_of(node: str) -> str:
-    return node.split("@", 1)[1]
 
 
 @rule(
@@ -76,7 +73,7 @@ def port_refused(facts: Facts) -> Iterator[Result]:
             message=f"{node}: tcp/{check.port} ({ROLE_NAMES[check.role]}) on {nf.target} refused the "
             f"connection from {origin_label(origin)}{hint}",
             remediation=(
-                f"On {_host_of(node)}: `systemctl start rabbitmq-server` (or `rabbitmqctl start_app`), "
+                f"{on_host(node)}: `systemctl start rabbitmq-server` (or `rabbitmqctl start_app`), "
                 f"then `journalctl -u rabbitmq-server` / /var/log/rabbitmq/ if it does not stay up; "
                 f"check that it listens: `ss -ltnp 'sport = :{check.port}'`."
             ),
@@ -103,14 +100,15 @@ def port_refused(facts: Facts) -> Iterator[Result]:
 def port_filtered(facts: Facts) -> Iterator[Result]:
     def make(node: str, origin: Origin, nf: NodeFacts, check: PortCheck) -> Fail:
         src = origin_label(origin)
+        source = placeholder(src)
         return Fail(
             node, subject=_subject(check, origin, facts),
             message=f"{node}: tcp/{check.port} ({ROLE_NAMES[check.role]}) on {nf.target} did not answer "
             f"within {check.latency_ms or 0:.0f} ms from {src} — filtered by a firewall",
             remediation=(
-                f"On {_host_of(node)}, allow inbound tcp/{check.port} from {src} (and every other "
-                f"cluster node): `ufw allow proto tcp from <{src} address> to any port {check.port}` or "
-                f"`iptables -I INPUT -p tcp --dport {check.port} -s <{src} address> -j ACCEPT`; "
+                f"{on_host(node)}, allow inbound tcp/{check.port} from {src} (and every other "
+                f"cluster node): `ufw allow proto tcp from {source} to any port {check.port}` or "
+                f"`iptables -I INPUT -p tcp --dport {check.port} -s {source} -j ACCEPT`; "
                 "also check cloud security groups between the hosts."
             ),
             evidence={"port": check.port, "role": check.role, "status": check.status,
@@ -134,13 +132,16 @@ def port_filtered(facts: Facts) -> Iterator[Result]:
 )
 def port_unreachable(facts: Facts) -> Iterator[Result]:
     def make(node: str, origin: Origin, nf: NodeFacts, check: PortCheck) -> Fail:
+        target = shell_quote(nf.target)
         return Fail(
             node, subject=_subject(check, origin, facts),
             message=f"{node}: tcp/{check.port} ({ROLE_NAMES[check.role]}) on {nf.target} cannot be "
             f"reached from {origin_label(origin)}: {check.detail or check.status}",
             remediation=(
                 f"Check that {nf.target} is the right address for {node} (inventory `address`), that "
-                f"it resolves (`getent hosts {nf.target}`) and is routed (`ip route get {nf.target}`)."
+                f"it resolves (`getent hosts {target}`) and is routed (`ip route get {target}`)."
+                if valid_host(nf.target) else
+                f"{nf.target!r} is neither a host name nor an address: fix the inventory `address` of {node}."
             ),
             evidence={"port": check.port, "role": check.role, "status": check.status, "target": nf.target},
         )
@@ -174,7 +175,7 @@ def port_wrong_protocol(facts: Facts) -> Iterator[Result]:
                 message=f"{node}: tcp/{check.port} on {nf.target} is open but does not speak "
                 f"{ROLE_NAMES[check.role]}: {check.protocol_detail}",
                 remediation=(
-                    f"On {_host_of(node)}: `ss -ltnp 'sport = :{check.port}'` shows which process owns "
+                    f"{on_host(node)}: `ss -ltnp 'sport = :{check.port}'` shows which process owns "
                     f"tcp/{check.port}; stop it or move RabbitMQ's {check.role} listener, and check the "
                     "inventory's port for this node."
                 ),
@@ -234,7 +235,7 @@ def port_in_use(facts: Facts) -> Iterator[Result]:
                 message=f"{node}: tcp/{lst.port}, which RabbitMQ needs for {ROLE_NAMES[wanted[lst.port]]}, "
                 f"is held on {view.origin.hostname} by {owner}, listening on {lst.address}",
                 remediation=(
-                    f"On {view.origin.hostname}: `ss -ltnp 'sport = :{lst.port}'` shows the owner; stop or "
+                    f"{on_host(view.origin.hostname)}: `ss -ltnp 'sport = :{lst.port}'` shows the owner; stop or "
                     f"reconfigure it (`systemctl stop <service>`), or move RabbitMQ's {wanted[lst.port]} port "
                     "consistently on all nodes."
                 ),

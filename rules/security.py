@@ -15,9 +15,9 @@ from rabbitmq_preflight.facts import CookieFacts, CookieValue, ErlangProcess, Fa
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._util import origin_label
 from rabbitmq_preflight.rules.cookies import (
-    FIX_FILE,
     SERVER_COOKIE,
     effective_source,
+    fix_file,
     not_collected,
     server_cookie,
     views,
@@ -107,7 +107,7 @@ def _weak(origin: Origin, label: str, value: CookieValue, reasons: list[str],
         message=f"the Erlang cookie from {label} on {origin_label(origin)} is weak: {'; '.join(reasons)}{reach}",
         remediation=(
             "On every node at once: `openssl rand -hex 32 | tr -d '\\n' > /tmp/new.cookie`, install it as "
-            f"{SERVER_COOKIE} ({FIX_FILE.format(path=SERVER_COOKIE)}), restart the nodes, update CLI users' "
+            f"{SERVER_COOKIE} ({fix_file(SERVER_COOKIE)}), restart the nodes, update CLI users' "
             "~/.erlang.cookie; allow tcp/25672 and tcp/4369 only from cluster and CLI hosts."
         ),
     )

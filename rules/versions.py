@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from rabbitmq_preflight.facts import Facts, FeatureFlag
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._shell import shell_quote
 
 # Supported rolling-upgrade paths (docs: upgrade#rabbitmq-version-upgradability): the only legal mixes.
 UPGRADE_PATHS: dict[str, tuple[str, ...]] = {
@@ -150,7 +151,7 @@ def version_parity(facts: Facts) -> Iterator[Result]:
                 message=f"{node} runs RabbitMQ {v.text} while {where} {ref.text} (patch releases of "
                 f"{v.series} mix safely)",
                 remediation=f"Bring {node} to {ref.text} at the next maintenance window "
-                f"(`apt-get install rabbitmq-server={ref.text}*`).",
+                f"(`apt-get install {shell_quote('rabbitmq-server=' + ref.text)}*`).",
             )
         elif legal_mix(v.series, ref.series):
             older, newer = sorted([v, ref])
@@ -201,7 +202,8 @@ def version_expected(facts: Facts) -> Iterator[Result]:
                 node, subject="rabbitmq-version",
                 message=f"{node} runs RabbitMQ {v.text}, the inventory expects {want}",
                 remediation=f"Install RabbitMQ {want}.x on {node} (e.g. `apt-get install "
-                f"rabbitmq-server={want}.*`), or change `expect.rabbitmq` if {v.series} is intended.",
+                f"{shell_quote('rabbitmq-server=' + want + '.')}*`), or change `expect.rabbitmq` if {v.series} "
+                "is intended.",
                 evidence={"version": v.text, "expected": want},
             )
 
