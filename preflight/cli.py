@@ -8,6 +8,8 @@ anything unexpected prints one line and exits 3 — never a traceback (set PREFL
 
 from __future__ import annotations
 
+import codecs
+import io
 import sys
 
 import click
@@ -31,7 +33,16 @@ for command in (check, collect, list_rules, explain, daemon):
     cli.add_command(command)
 
 
+def _encodable_streams() -> None:
+    """Under a non-UTF-8 locale (LC_ALL=C without Python's UTF-8 mode) stdout is ASCII: a report's
+    '—' or a peer's non-ASCII name is printed escaped instead of ending the run (exit 3)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
+    _encodable_streams()
     try:
         cli.main(prog_name="preflight", standalone_mode=False)
     except click.exceptions.Exit as exc:

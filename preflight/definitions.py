@@ -33,9 +33,10 @@ from rabbitmq_preflight.facts import (
     QueueTable,
     View,
 )
+from rabbitmq_preflight.inputs import InputFileError, MiB, read_input_file
 from rabbitmq_preflight.outcomes import BadReply
 
-MAX_FILE = 1 << 30  # 1 GiB: millions of queues; anything larger is not a definitions export
+MAX_FILE = 256 * MiB  # about a million queues; anything larger is not an export we can judge in memory
 
 
 class DefinitionsError(UsageError):
@@ -45,12 +46,9 @@ class DefinitionsError(UsageError):
 def read_definitions(path: Path) -> dict[str, Any]:
     where = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE:
-            raise DefinitionsError(f"{where}: {size} bytes, larger than any definitions export we accept")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DefinitionsError(f"{where}: cannot read definitions: {exc.strerror}") from None
+        raw = read_input_file(path, what="definitions", limit=MAX_FILE)
+    except InputFileError as exc:
+        raise DefinitionsError(exc.lines) from None
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 BASELINE_SCHEMA = "preflight.baseline/v1"
+MAX_BASELINE_FILE = 64  # MiB: a baseline holds one short line per finding
 
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?[hms])+|\d+(?:\.\d+)?")
@@ -108,6 +109,8 @@ def parse_baseline(text: str, source: str) -> frozenset[str]:
         doc: Any = json.loads(text)
     except ValueError as exc:
         raise GateConfigError(f"{source}: not a preflight baseline: invalid JSON ({exc})") from None
+    except RecursionError:
+        raise GateConfigError(f"{source}: not a preflight baseline: JSON nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("schema") != BASELINE_SCHEMA:
         raise GateConfigError(
             f"{source}: not a preflight baseline: expected \"schema\": \"{BASELINE_SCHEMA}\" "
@@ -126,10 +129,13 @@ def parse_baseline(text: str, source: str) -> frozenset[str]:
 
 
 def load_baseline(path: Path) -> frozenset[str]:
+    from rabbitmq_preflight.inputs import InputFileError, MiB, read_input_file
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise GateConfigError(f"{path}: cannot read baseline: {exc.strerror}") from None
+        raw = read_input_file(path, what="baseline", limit=MAX_BASELINE_FILE * MiB)
+        text = raw.decode("utf-8")
+    except InputFileError as exc:
+        raise GateConfigError(exc.lines) from None
     except UnicodeDecodeError:
         raise GateConfigError(f"{path}: not a preflight baseline: not UTF-8 text") from None
     return parse_baseline(text, str(path))

@@ -27,12 +27,16 @@ from pydantic import (
 )
 
 from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.inputs import InputFileError, InputFileProblem, MiB, read_bounded, read_input_file
 
 PASSWORD_ENV = "PREFLIGHT_MGMT_PASSWORD"  # noqa: S105 (the variable name, not a password)
 USER_ENV = "PREFLIGHT_MGMT_USER"  # with node names on the command line: management API without an inventory
 # Names of the systemd credentials (LoadCredential=NAME:PATH) used when the inventory names no file.
 CREDENTIAL_COOKIE = "erlang-cookie"
 CREDENTIAL_PASSWORD = "mgmt-password"  # noqa: S105 (a credential's name)
+
+MAX_INVENTORY_FILE = 16 * MiB  # 10,000 nodes take about 1 MiB
+MAX_PASSWORD_FILE = 64 * 1024
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_\-]+@[A-Za-z0-9_\-.]+$")
@@ -198,9 +202,15 @@ def _read_password(section: ManagementSection, source: str, base: Path) -> Manag
              f"or a systemd credential {CREDENTIAL_PASSWORD}"]
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_bounded(path, MAX_PASSWORD_FILE)
     except OSError as exc:
         raise InventoryError([f"{source}: {key}: cannot read {path}: {exc.strerror}"]) from None
+    except InputFileProblem as problem:
+        raise InventoryError([f"{source}: {key}: cannot read {path}: {problem.reason}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:  # the position only: the bytes around it are the secret
+        raise InventoryError([f"{source}: {key}: {path} is not UTF-8 text (re-save it as UTF-8)"]) from None
     return section.model_copy(update={"password": SecretStr(text.rstrip("\r\n"))})
 
 
@@ -233,15 +243,17 @@ def parse_inventory(data: dict[str, object], source: str, base: Path | None = No
 def load_inventory(path: Path) -> Inventory:
     source = str(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InventoryError([f"{source}: cannot read inventory: {exc.strerror}"]) from None
+        raw = read_input_file(path, what="inventory", limit=MAX_INVENTORY_FILE)
+    except InputFileError as exc:
+        raise InventoryError(exc.lines) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InventoryError([f"{source}: not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise InventoryError([f"{source}: invalid TOML: {exc}"]) from None
+    except RecursionError:
+        raise InventoryError([f"{source}: invalid TOML: nested too deeply"]) from None
     return parse_inventory(data, source, path.parent)
 
 

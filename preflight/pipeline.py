@@ -23,6 +23,8 @@ from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.errors import UsageError
 from rabbitmq_preflight.rule import Rule
 
+MAX_FACTS_FILE = 256  # MiB: facts of a 10,000-node view are a few tens of MiB
+
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts
     from rabbitmq_preflight.inventory import Inventory
@@ -171,11 +173,13 @@ def load_facts_file(path: Path) -> Facts:
     from pydantic import ValidationError
 
     from rabbitmq_preflight.facts import Facts
+    from rabbitmq_preflight.inputs import MiB, read_input_file
 
+    raw = read_input_file(path, what="facts file", limit=MAX_FACTS_FILE * MiB)
     try:
-        return Facts.model_validate_json(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read facts file: {exc.strerror}") from None
+        return Facts.model_validate_json(raw)
+    except RecursionError:
+        raise UsageError(f"{path}: not a preflight facts file: nested too deeply") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"

@@ -22,10 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.inputs import InputFileProblem, MiB, read_bounded
 from rabbitmq_preflight.report import Finding, Report
 
 STATE_SCHEMA: Literal["preflight.state/v1"] = "preflight.state/v1"
 STATE_FILE = "last-run.json"
+MAX_STATE_FILE = 64 * MiB  # the findings of one run; far more is not a state this daemon wrote
 _TMP_PREFIX = ".last-run."
 _TMP_SUFFIX = ".tmp"
 
@@ -127,13 +129,17 @@ class StateStore:
     def load(self) -> RunState | None:
         """The saved state; None when there is none yet; StateError when it cannot be used."""
         try:
-            raw = self.path.read_bytes()
+            raw = read_bounded(self.path, MAX_STATE_FILE)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StateError(f"cannot read state {self.path}: {exc.strerror}") from None
+        except InputFileProblem as problem:  # a FIFO planted here would block the daemon forever
+            raise StateError(f"cannot read state {self.path}: {problem.reason}; starting afresh") from None
         try:
             return RunState.model_validate_json(raw)
+        except RecursionError:
+            raise StateError(f"state {self.path} is not usable (nested too deeply); starting afresh") from None
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "(top level)"

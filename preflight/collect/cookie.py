@@ -7,7 +7,7 @@ Debian/RPM and in the Docker image), then the invoking user's own (what `rabbitm
 by that user). File contents follow OTP's `auth` module: the cookie is the leading run of printable
 ASCII (spaces included, so a trailing space counts), then only newlines, carriage returns and spaces
 may follow; any group/other permission bit makes Erlang refuse the file.
-Source: ../shared/reference/rabbitmq.md §4.
+Source: docs/reference.md §4.
 
 The cookie bytes live only in a `Cookie` object (redacted repr, not picklable) that the handshake uses;
 facts carry fingerprints (base64 MD5, the `rabbitmq-diagnostics erlang_cookie_hash` format) and
@@ -41,6 +41,7 @@ from rabbitmq_preflight.facts import (
     ProbeError,
     View,
 )
+from rabbitmq_preflight.inputs import NotRegularFile, TooLarge, read_bounded
 from rabbitmq_preflight.outcomes import Denied, ProbeFailure
 
 if TYPE_CHECKING:
@@ -150,11 +151,6 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-def _read(path: Path, size: int) -> bytes:
-    with path.open("rb") as f:
-        return f.read(min(size, MAX_COOKIE_FILE) + 1)
-
-
 def inspect_file(kind: CookieSourceKind, path: Path, expected_owner: str | None) -> tuple[CookieSource, Cookie | None]:
     """Existence, type, mode, owner and content of one cookie file, as Erlang would judge them."""
     base = {"kind": kind, "path": str(path), "expected_owner": expected_owner}
@@ -171,12 +167,16 @@ def inspect_file(kind: CookieSourceKind, path: Path, expected_owner: str | None)
     )
     if not facts.regular:
         return facts, None
-    try:
-        data = _read(path, st.st_size)
+    try:  # the type is checked again on the opened file: swapped for a FIFO since stat, it must not block
+        data = read_bounded(path, MAX_COOKIE_FILE)
     except OSError as exc:
         denied = Denied(f"cannot read {path} as {_user_name(os.geteuid())}: {exc.strerror}")
         return facts.model_copy(update={"readable": False, "error": ProbeError.of(denied)}), None
-    parsed = parse_cookie_file(data) if len(data) <= MAX_COOKIE_FILE else ParsedCookie(None, "too_long")
+    except NotRegularFile:
+        return facts.model_copy(update={"regular": False}), None
+    except TooLarge:
+        return facts.model_copy(update={"readable": True, "content_problem": "too_long"}), None
+    parsed = parse_cookie_file(data)
     value = describe(parsed.cookie) if parsed.cookie is not None else None
     return facts.model_copy(update={"readable": True, "content_problem": parsed.problem, "value": value}), parsed.cookie
 

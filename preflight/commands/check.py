@@ -213,9 +213,12 @@ def _node_lines(inventory_path: Path | None) -> dict[str, int]:
     """Line of each `name = "…"` in the inventory, so reports can point into the file."""
     if inventory_path is None:
         return {}
+    from rabbitmq_preflight.inputs import InputFileProblem, read_bounded
+    from rabbitmq_preflight.inventory import MAX_INVENTORY_FILE
+
     try:
-        lines = inventory_path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        lines = read_bounded(inventory_path, MAX_INVENTORY_FILE).decode("utf-8").splitlines()
+    except (OSError, InputFileProblem, UnicodeDecodeError):
         return {}
     import re
 

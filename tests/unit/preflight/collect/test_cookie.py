@@ -132,14 +132,14 @@ def test_order_is_env_then_server_file_then_user_file(homes: Homes) -> None:
 def test_unreadable_server_file_falls_through_to_the_user_file(homes: Homes, monkeypatch: pytest.MonkeyPatch) -> None:
     write(homes.server / ".erlang.cookie", b"server-cookie-0123456789")
     write(homes.user / ".erlang.cookie", b"user-cookie-0123456789")
-    real_read = cookie._read
+    real_read = cookie.read_bounded
 
-    def denied(path: Path, size: int) -> bytes:
-        if path.parent == homes.server:
+    def denied(path: Path | str, limit: int) -> bytes:
+        if Path(path).parent == homes.server:
             raise PermissionError(13, "Permission denied")
-        return real_read(path, size)
+        return real_read(path, limit)
 
-    monkeypatch.setattr(cookie, "_read", denied)
+    monkeypatch.setattr(cookie, "read_bounded", denied)
     local = read_local_cookie(None, environ={}, homes=homes)
     server = local.facts.source("server_file")
     assert server is not None and server.readable is False and server.error is not None
