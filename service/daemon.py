@@ -4,11 +4,17 @@ Each run calls `pipeline.judge` with a live probe — the daemon adds scheduling
 audit log, drift against the previous run, health and metrics, and nothing that judges a cluster.
 
 Threads: APScheduler runs the audit in one worker thread (`max_instances=1`, `coalesce=True`, so a
-run that outlasts the interval is never overlapped). The main thread only waits for signals,
-reloads, pings the watchdog and shuts down. Signal handlers do nothing at all: `signal.set_wakeup_fd`
-queues each signal number on a socket the main loop waits on, so no handler ever takes a lock or
-calls into the scheduler (calling `shutdown()` from a handler or a job can deadlock or leave the job
-marked running forever).
+run that outlasts the interval is never overlapped). A reloader thread does what SIGHUP asks (reopen
+the audit file, read the inventory), so a reload that blocks — a FIFO, a hung network filesystem —
+never blocks the main thread. The main thread only waits for signals, hands reloads over, pings the
+watchdog and shuts down.
+
+Signal handlers only set flags: SIGTERM/SIGINT record the first stop signal, SIGHUP bumps a counter.
+`signal.set_wakeup_fd` merely wakes the main loop; its socket may fill up under a SIGHUP storm and
+drop bytes without losing anything, because the flags, not the bytes, say what happened. So a
+SIGTERM is never lost, any number of SIGHUPs become at most one pending reload, and no handler ever
+takes a lock or calls into the scheduler (calling `shutdown()` from a handler or a job can deadlock
+or leave the job marked running forever).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +44,14 @@ from rabbitmq_preflight.inventory import Inventory, InventoryError
 from rabbitmq_preflight.pipeline import CheckRun, LiveProbe, choose_rules, judge, load_checked_inventory
 from rabbitmq_preflight.report import REPORT_SCHEMA, Report
 from rabbitmq_preflight.rule import Rule
-from rabbitmq_preflight.service.auditlog import AuditLog, AuditLogError, open_audit_log, route_library_logs
+from rabbitmq_preflight.service.auditlog import (
+    RECORD_LIMIT,
+    AuditLog,
+    AuditLogError,
+    line_size,
+    open_audit_log,
+    route_library_logs,
+)
 from rabbitmq_preflight.service.drift import Drift, RunState, StateError, StateStore, compute_drift
 from rabbitmq_preflight.service.health import DaemonStatus, HealthServer, RunSnapshot
 from rabbitmq_preflight.service.notify import Notifier
@@ -46,6 +59,12 @@ from rabbitmq_preflight.service.schedule import Schedule
 
 JOB_ID = "audit"
 DEFAULT_STOP_TIMEOUT = 10.0
+# A reload (reopen the audit file, read the inventory and its password file) takes milliseconds;
+# one still going after this long is reported as blocked, and the daemon carries on without it.
+RELOAD_BOUND = 3.0
+# After SIGTERM, everything but the current run (audit.stop, closing the listener) gets this long
+# on top of --stop-timeout before the process exits regardless.
+STOP_GRACE = 1.5
 
 
 class DaemonConfigError(UsageError):
@@ -70,7 +89,7 @@ class DaemonOptions:
 
 
 class SignalWaker:
-    """SIGTERM/SIGINT/SIGHUP as bytes on a socket: the handlers themselves do nothing."""
+    """SIGTERM/SIGINT/SIGHUP as flags; the wakeup socket only interrupts the main loop's wait."""
 
     WATCHED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -80,11 +99,15 @@ class SignalWaker:
         self._tx.setblocking(False)
         self._previous: dict[int, Any] = {}
         self._previous_fd = -1
+        self.stop_signal: int | None = None  # the first SIGTERM/SIGINT; never cleared
+        self._hups = 0  # SIGHUPs received (only the handler writes it)
+        self._hups_seen = 0  # SIGHUPs already turned into a reload request (only `wait` writes it)
 
     def install(self) -> None:
+        # A full socket (a SIGHUP storm) drops wakeup bytes, harmlessly: the flags carry the signals.
         self._previous_fd = signal.set_wakeup_fd(self._tx.fileno(), warn_on_full_buffer=False)
         for sig in self.WATCHED:
-            self._previous[sig] = signal.signal(sig, _record_only)
+            self._previous[sig] = signal.signal(sig, self._on_signal)
 
     def uninstall(self) -> None:
         for sig, handler in self._previous.items():
@@ -93,20 +116,60 @@ class SignalWaker:
         self._rx.close()
         self._tx.close()
 
-    def wait(self, timeout: float) -> list[int]:
-        """Signals received since the last call, in order; [] when `timeout` passed quietly."""
-        ready, _, _ = select.select([self._rx], [], [], timeout)
-        if not ready:
-            return []
-        data = b""
+    def _on_signal(self, signum: int, frame: object) -> None:
+        """Runs in the main thread between two bytecodes: set a flag, nothing else."""
+        if signum == signal.SIGHUP:
+            self._hups += 1
+        elif self.stop_signal is None:
+            self.stop_signal = signum
+
+    def wait(self, timeout: float) -> tuple[str | None, bool]:
+        """(name of the stop signal or None, whether a reload was asked for since the last call)."""
+        if self.stop_signal is None and self._hups == self._hups_seen:
+            with contextlib.suppress(InterruptedError):
+                select.select([self._rx], [], [], timeout)
         with contextlib.suppress(BlockingIOError):
-            while chunk := self._rx.recv(256):
-                data += chunk
-        return [n for n in data if n in self.WATCHED]
+            while self._rx.recv(4096):
+                pass
+        hups = self._hups
+        reload, self._hups_seen = hups != self._hups_seen, hups
+        stop = None if self.stop_signal is None else signal.Signals(self.stop_signal).name
+        return stop, reload
 
 
-def _record_only(signum: int, frame: object) -> None:
-    """The C-level handler has already written `signum` to the wakeup socket; nothing else to do."""
+class Reloader:
+    """Runs reloads in its own thread, one at a time; requests made meanwhile become one more reload."""
+
+    def __init__(self, reload: Callable[[], None]) -> None:
+        self._reload = reload
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._busy_since: float | None = None
+        self._thread = threading.Thread(target=self._loop, name="reloader", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    def busy_for(self) -> float | None:
+        """Seconds the current reload has been going, or None when none is."""
+        with self._lock:
+            since = self._busy_since
+        return None if since is None else time.monotonic() - since
+
+    def _loop(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            with self._lock:
+                self._busy_since = time.monotonic()
+            try:
+                self._reload()
+            finally:
+                with self._lock:
+                    self._busy_since = None
 
 
 def new_run_id(now: dt.datetime) -> str:
@@ -132,6 +195,8 @@ class AuditDaemon:
         self._stopping = False
         self._started = time.monotonic()
         self._scheduler: BackgroundScheduler | None = None
+        self.reloader = Reloader(self.reload)
+        self._reload_reported = False  # the current blocked reload already has its audit.error
 
     # ----------------------------------------------------------------- the job (worker thread)
 
@@ -165,7 +230,7 @@ class AuditDaemon:
         finished = dt.datetime.now(dt.UTC)
         self._note_cutoffs(run_id, run)
         drift = compute_drift(self.previous, run.report, run_id, finished)
-        self.audit.record("audit.run", **self._run_record(run_id, run.report, finished, drift))
+        self._record_run(run_id, run.report, finished, drift)
         self._record_drift(run_id, run.report.cluster, drift)
         self.previous = drift.state
         self._save(run_id, drift.state)
@@ -183,6 +248,28 @@ class AuditDaemon:
             "drift": {"previous_run_id": self.previous.run_id if self.previous else None,
                       "new": len(drift.new), "resolved": len(drift.resolved)},
         }
+
+    def _record_run(self, run_id: str, report: Report, finished: dt.datetime, drift: Drift) -> None:
+        """`audit.run`, whole when it fits in a record; else its findings and checks go first, apart.
+
+        Split: each finding in its own `audit.finding`, the checks in `audit.checks` chunks, then the
+        `audit.run` with empty `findings`/`checks` and `detail: "split"` (every record ≤ RECORD_LIMIT).
+        """
+        record = self._run_record(run_id, report, finished, drift)
+        findings, checks = record["findings"], record["checks"]
+        record.update(detail="inline", findings_count=len(findings), checks_count=len(checks))
+        if self.audit.fits(record):
+            self.audit.record("audit.run", **record)
+            return
+        for index, (finding, model) in enumerate(zip(findings, report.findings, strict=True)):
+            self.audit.record("audit.finding", run_id=run_id, cluster=report.cluster, index=index,
+                              count=len(findings), identity=model.identity, finding=finding)
+        chunks = _chunks(checks, RECORD_LIMIT - 1024)
+        for index, chunk in enumerate(chunks):
+            self.audit.record("audit.checks", run_id=run_id, cluster=report.cluster, index=index,
+                              count=len(chunks), checks=chunk)
+        record.update(detail="split", findings=[], checks=[], check_records=len(chunks))
+        self.audit.record("audit.run", **record)
 
     def _record_drift(self, run_id: str, cluster: str, drift: Drift) -> None:
         for identity, finding in drift.new:
@@ -256,14 +343,31 @@ class AuditDaemon:
 
     def _loop(self, waker: SignalWaker) -> str:
         tick = min(self.notifier.watchdog_seconds / 3, 10.0) if self.notifier.watchdog_seconds else 10.0
+        self.reloader.start()
+        last_ping = time.monotonic()
         while True:
-            for signum in waker.wait(tick):
-                if signum == signal.SIGHUP:
-                    self.reload()
-                else:
-                    return signal.Signals(signum).name
-            if self.alive():
+            busy = self.reloader.busy_for()
+            wait = tick if busy is None or self._reload_reported else max(0.0, min(tick, RELOAD_BOUND - busy))
+            stop, reload = waker.wait(wait)
+            if stop is not None:
+                return stop
+            if reload:
+                self.reloader.request()  # coalesced: at most one reload pending behind the running one
+            self._check_reload()
+            if self.alive() and time.monotonic() - last_ping >= tick / 2:
                 self.notifier.watchdog()
+                last_ping = time.monotonic()
+
+    def _check_reload(self) -> None:
+        """A reload blocked past RELOAD_BOUND gets one audit.error; the daemon goes on without it."""
+        busy = self.reloader.busy_for()
+        if busy is None:
+            self._reload_reported = False
+        elif busy >= RELOAD_BOUND and not self._reload_reported:
+            self._reload_reported = True
+            self.error("reload", f"the reload has been blocked for {busy:.1f} s (reopening the audit log or "
+                       "reading the inventory or its password file); still using the previous inventory, "
+                       "and further SIGHUPs wait for it", inventory=str(self.opts.inventory_path))
 
     def alive(self) -> bool:
         """For the watchdog: the scheduler runs and no audit has been stuck far past its deadline."""
@@ -291,17 +395,25 @@ class AuditDaemon:
             self.error("reload", "the new inventory is invalid; still using the previous one: "
                        + "; ".join(exc.problems), inventory=str(path), problems=exc.problems)
             return
+        except UsageError as exc:  # e.g. the inventory or its password file is a FIFO
+            self.error("reload", f"the new inventory cannot be read; still using the previous one: {exc.reason}",
+                       inventory=str(path), problems=exc.lines)
+            return
         except Exception as exc:  # an unexpected reload failure must not take the daemon down
             self.error("reload", f"reloading failed ({type(exc).__name__}); still using the previous inventory",
                        exc=exc, inventory=str(path))
             return
-        before, self.inventory = self.inventory, fresh
+        with self._lock:
+            if self._stopping:  # a reload that finished during shutdown changes nothing
+                return
+            before, self.inventory = self.inventory, fresh
         self.audit.record("audit.reload", inventory=str(path), cluster=fresh.cluster.name,
                           previous_cluster=before.cluster.name, nodes=[n.name for n in fresh.nodes],
                           audit_log_reopened=reopened)
 
     def _shutdown(self, scheduler: BackgroundScheduler, reason: str) -> int:
         """Let the current run finish within `stop_timeout`, else abandon it; `audit.stop` is last."""
+        _exit_anyway_after(self.opts.stop_timeout + STOP_GRACE, reason)
         self.notifier.stopping(f"stopping ({reason})")
         with self._lock:
             self._stopping = True
@@ -317,6 +429,43 @@ class AuditDaemon:
             self.health.stop()
         scheduler.shutdown(wait=self.abandoned_run is None)
         return 0
+
+    @property
+    def leaves_threads_behind(self) -> bool:
+        """An abandoned run or a blocked reload: only `os._exit` ends the process promptly."""
+        return self.abandoned_run is not None or self.reloader.busy_for() is not None
+
+
+def _exit_anyway_after(seconds: float, reason: str) -> None:
+    """The last resort of "stop within --stop-timeout whatever happens": a timer that ends the process.
+
+    It only fires when the orderly shutdown itself is stuck (e.g. the audit log's pipe is full and
+    nobody reads it), after the run has had its --stop-timeout. No audit.stop can be written then.
+    """
+    def fire() -> None:
+        note = (f"preflight daemon: stopping ({reason}) took more than {seconds:g} s; "
+                "exiting without audit.stop\n").encode()
+        threading.Thread(target=os.write, args=(2, note), daemon=True).start()
+        time.sleep(0.1)  # let the note out if stderr accepts it; never wait on it
+        os._exit(0)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+
+
+def _chunks(items: list[Any], budget: int) -> list[list[Any]]:
+    """Consecutive slices of `items` whose JSON stays within `budget` bytes (one item may exceed it)."""
+    chunks: list[list[Any]] = []
+    size = budget
+    for item in items:
+        cost = line_size(item)
+        if size + cost > budget:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += cost
+    return chunks
 
 
 def status_line(report: Report, finished: dt.datetime, fail_on: Severity) -> str:
@@ -360,6 +509,7 @@ def run_daemon(opts: DaemonOptions) -> int:
     health = _open_health(opts, status)
     route_library_logs()
     daemon = AuditDaemon(opts, inventory, rules, audit, store, previous, status, Notifier(), health)
+    audit.sink.on_error = lambda reason: status.record_error("audit", reason)
     waker = SignalWaker()
     waker.install()
     try:
@@ -368,6 +518,6 @@ def run_daemon(opts: DaemonOptions) -> int:
         code = daemon.serve(waker, problems)
     finally:
         waker.uninstall()
-    if daemon.abandoned_run is not None:
-        os._exit(code)  # the abandoned run's thread would otherwise hold the interpreter open
+    if daemon.leaves_threads_behind:
+        os._exit(code)  # the abandoned run's (or blocked reload's) thread would otherwise hold the interpreter
     return code

@@ -8,15 +8,19 @@ and half of the next one's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
+import queue
 import re
 import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -32,8 +36,19 @@ _SHOWN_FAILING = 5
 # The classic text format every Prometheus version parses (prometheus-client 0.22+ would label it 1.0.0).
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Where an audit.error can come from: the run itself, a collection cut short by its deadline, the
-# state file, a reload (bad inventory, audit file not reopenable).
-ERROR_STAGES = ("run", "collect", "state", "reload")
+# state file, a reload (bad inventory, audit file not reopenable), the audit log itself (a record
+# that could not be written whole, a torn line repaired at start).
+ERROR_STAGES = ("run", "collect", "state", "reload", "audit")
+# The endpoint serves with a fixed pool: WORKERS threads, QUEUED accepted connections waiting for
+# one, BACKLOG connections waiting in the kernel to be accepted. A connection beyond the queue gets
+# an immediate 503 and is closed; a client gets CLIENT_TIMEOUT seconds to send its request.
+WORKERS = 8
+QUEUED = 512
+BACKLOG = 1024
+CLIENT_TIMEOUT = 5.0
+_BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: 25\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy: too many requests\r\n")
+_log = logging.getLogger("rabbitmq_preflight.health")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -178,10 +193,71 @@ class _StatusCollector(Collector):
         return self._status.metrics()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(HTTPServer):
+    """HTTPServer with a bounded pool: every accepted connection is answered, or refused with a 503.
+
+    (ThreadingHTTPServer starts one thread per connection without limit, listens with a backlog of
+    5, and prints a traceback to stderr for each client that goes away early.)
+    """
+
+    request_queue_size = BACKLOG
     status: DaemonStatus
     registry: CollectorRegistry
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._pending: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(maxsize=QUEUED)
+        self._workers: list[threading.Thread] = []
+        super().__init__(address, handler)  # binds and listens; closes itself if that fails
+        self._workers = [threading.Thread(target=self._work, name=f"health-worker-{i}", daemon=True)
+                         for i in range(WORKERS)]
+        for worker in self._workers:
+            worker.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            self._pending.put_nowait((request, client_address))
+        except queue.Full:
+            self._refuse(request, client_address)
+
+    def _refuse(self, request: socket.socket, client_address: Any) -> None:
+        """Too many connections waiting: a short 503 without blocking the accepting thread."""
+        try:
+            request.setblocking(False)
+            request.send(_BUSY)
+        except OSError:
+            pass
+        _log.warning("health: %s: refused with 503, %d connections already waiting",
+                     _peer(client_address), QUEUED)
+        self.shutdown_request(request)
+
+    def _work(self) -> None:
+        while (item := self._pending.get()) is not None:
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line per failed connection (a client that reset, timed out…), never a traceback."""
+        exc = sys.exc_info()[1]
+        what = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+        _log.warning("health: %s: %s", _peer(client_address), what)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:
+            with contextlib.suppress(queue.Full):
+                self._pending.put_nowait(None)
+
+
+def _peer(client_address: Any) -> str:
+    if isinstance(client_address, tuple) and len(client_address) >= 2:
+        host, port = client_address[:2]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(client_address)
 
 
 class _V6Server(_Server):
@@ -191,6 +267,7 @@ class _V6Server(_Server):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "rabbitmq-preflight"
+    timeout = CLIENT_TIMEOUT  # a client that connects and says nothing frees its worker after this
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -212,6 +289,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes every few seconds would drown the journal; the audit log is what matters."""
+
+    def log_error(self, format: str, *args: Any) -> None:
+        """A malformed request or a client that timed out: one line, like every other failure."""
+        _log.warning("health: %s: %s", _peer(self.client_address), format % args)
 
 
 class HealthServer:

@@ -29,7 +29,9 @@ EVENT_FIELDS: dict[str, set[str]] = {
                     "state_dir", "audit_log", "listen", "previous_run_id"},
     "audit.run": {"run_id", "cluster", "inventory", "started_at", "finished_at", "duration_ms", "summary",
                   "findings", "checks", "timings", "tool", "report_schema", "fail_on", "failing",
-                  "exit_code", "drift"},
+                  "exit_code", "drift", "detail", "findings_count", "checks_count"},
+    "audit.finding": {"run_id", "cluster", "index", "count", "identity", "finding"},
+    "audit.checks": {"run_id", "cluster", "index", "count", "checks"},
     "audit.finding.new": {"run_id", "cluster", "identity", "finding"},
     "audit.finding.resolved": {"run_id", "cluster", "identity", "finding", "first_seen", "first_run_id"},
     "audit.error": {"stage", "reason"},
@@ -63,6 +65,18 @@ class Daemon:
         data = self.audit.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]
         return [json.loads(line) for line in complete.splitlines()]
+
+    def run_details(self, run: Record) -> tuple[list[Record], list[Record]]:
+        """The findings and checks of an `audit.run`, inline or split over the records before it."""
+        if run["detail"] == "inline":
+            return run["findings"], run["checks"]
+        mine = [r for r in self.records() if r.get("run_id") == run["run_id"]]
+        findings = [r["finding"] for r in sorted((r for r in mine if r["event"] == "audit.finding"),
+                                                 key=lambda r: r["index"])]
+        chunks = sorted((r for r in mine if r["event"] == "audit.checks"), key=lambda r: r["index"])
+        checks = [c for chunk in chunks for c in chunk["checks"]]
+        assert (len(findings), len(checks)) == (run["findings_count"], run["checks_count"]), run["run_id"]
+        return findings, checks
 
     def wait_for(self, what: str, match: Callable[[Record], bool], timeout: float = 30.0,
                  since: int | None = None) -> Record:

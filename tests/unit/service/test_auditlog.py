@@ -130,3 +130,100 @@ def test_scheduler_warnings_become_json_lines_without_the_audit_schema() -> None
     rec = json.loads(stream.getvalue())
     assert rec["event"] == "Execution of job 'audit' skipped"
     assert rec["level"] == "warning" and "schema" not in rec
+
+
+def test_partial_last_line_is_removed_at_open_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    whole = b'{"schema":"preflight.audit/v1","event":"audit.run"}\n'
+    path.write_bytes(whole + b'{"schema":"preflight.audit/v1","event":"audit.ru')  # a kill -9 mid-write
+    log = open_audit_log(str(path))
+    reported: list[str] = []
+    log.sink.on_error = reported.append
+    log.record("audit.start")
+    records = lines(path)  # every line parses
+    assert path.read_bytes().startswith(whole)
+    assert [r["event"] for r in records] == ["audit.run", "audit.error", "audit.start"]
+    assert records[1]["stage"] == "audit" and "partial line of 48 bytes" in str(records[1]["reason"])
+    assert len(reported) == 1
+
+
+def test_intact_log_is_left_alone_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"a":1}\n')
+    open_audit_log(str(path)).record("audit.start")
+    assert [r.get("event") for r in lines(path)] == [None, "audit.start"]
+
+
+def test_short_write_is_taken_back_and_the_loss_reported_once_space_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills mid-record: write(2) returns less than asked, then ENOSPC."""
+    import os
+
+    path = tmp_path / "audit.jsonl"
+    log = open_audit_log(str(path))
+    log.record("audit.start")
+    real_write, full = os.write, [True]
+
+    def filling_write(fd: int, data: bytes) -> int:
+        if full[0]:
+            return real_write(fd, bytes(data)[:100])  # the rest did not fit
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", filling_write)
+    log.record("audit.run", run_id="r1", payload="x" * 5000)
+    log.record("audit.run", run_id="r2", payload="x" * 5000)
+    assert [r["event"] for r in lines(path)] == ["audit.start"]  # no fragment left behind
+    assert log.sink.last_write_error is not None and "100 of" in log.sink.last_write_error
+    full[0] = False
+    log.record("audit.run", run_id="r3")
+    records = lines(path)
+    assert [r["event"] for r in records] == ["audit.start", "audit.error", "audit.run"]
+    assert records[1]["stage"] == "audit" and records[1]["lost_records"] == 2
+    assert log.sink.last_write_error is None
+
+
+def test_no_record_exceeds_the_limit_and_a_shortened_one_says_so(tmp_path: Path) -> None:
+    from rabbitmq_preflight.service.auditlog import RECORD_LIMIT
+
+    path = tmp_path / "audit.jsonl"
+    log = open_audit_log(str(path))
+    log.record("audit.start", nodes=[f"rabbit@node{i}" for i in range(10_000)], rules=["R1", "R2"])
+    log.record("audit.finding.new", finding={"message": "é" * 40_000, "evidence": {"k": ["v" * 100] * 500}})
+    log.record("audit.reload", inventory="inv.toml")
+    raw = path.read_bytes().splitlines(keepends=True)
+    assert max(len(line) for line in raw) <= RECORD_LIMIT
+    start, finding, reload = lines(path)
+    nodes = start["nodes"]
+    assert isinstance(nodes, list) and 100 < len(nodes) < 10_000
+    assert start["truncated"] is True and start["rules"] == ["R1", "R2"]
+    assert finding["truncated"] is True and finding["event"] == "audit.finding.new"
+    assert "truncated" not in reload
+
+
+def test_full_tmpfs_never_tears_a_line(tmp_path: Path) -> None:
+    """A real full filesystem (tmpfs of 64 KiB): records that do not fit are dropped whole."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    log = open_audit_log(str(mnt / "audit.jsonl"))
+    try:
+        path = mnt / "audit.jsonl"
+        written = 0
+        while log.sink.last_write_error is None:
+            log.record("audit.run", run_id=f"r{written}", payload="y" * 3000)
+            written += 1
+        assert "No space left on device" in log.sink.last_write_error or "disk full" in log.sink.last_write_error
+        data = path.read_bytes()
+        assert data.endswith(b"\n")
+        assert [r["run_id"] for r in lines(path)] == [f"r{i}" for i in range(written - 1)]
+    finally:
+        log.close()
+        subprocess.run(["umount", str(mnt)], check=False)

@@ -112,3 +112,104 @@ def test_no_run_starts_once_stopping(tmp_path: Path, monkeypatch: pytest.MonkeyP
     d._stopping = True
     d.run_once()
     assert not (tmp_path / "audit.jsonl").read_text()
+
+
+def big_run(nodes: int = 15, down: int = 5) -> CheckRun:
+    """A 15-node cluster with 5 nodes down: dozens of findings with evidence, hundreds of checks."""
+    from rabbitmq_preflight.report import CheckResult
+
+    names = [f"rabbit@rabbit{i}" for i in range(nodes)]
+    findings = [
+        Finding(rule=rule, slug=rule.lower(), family="port", severity="error", node=name, subject=f"{rule} {name}",
+                message=f"{name}: could not verify {rule}: tcp/5672 connect timed out after 2.0 s " + "…" * 40,
+                remediation=f"check the firewall between this host and {name} (nc -vz {name} 5672)",
+                evidence={"address": "10.0.0.1", "port": 5672, "outcome": "timeout", "elapsed_ms": 2000.1},
+                outcome="unknown")
+        for name in names[:down] for rule in ("PORT001", "PORT002", "COOKIE001", "VER001", "NODE001", "HOST001")
+    ]
+    checks = [CheckResult(rule=f"R{r:03}", slug=f"rule-{r}", family="port", node=name, status="pass")
+              for name in names for r in range(40)]
+    report = Report.build(cluster="lab", inventory="inv.toml", started_at=dt.datetime.now(dt.UTC),
+                          findings=findings, checks=checks, collect_ms=3.0, rules_ms=1.0, origins=["vm"])
+    return CheckRun(facts=facts(node("rabbit@rabbit2")), report=report)
+
+
+def test_a_run_too_big_for_one_record_is_split_and_every_line_fits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rabbitmq_preflight.service.auditlog import RECORD_LIMIT
+
+    run = big_run()
+    whole = len(json.dumps(run.report.model_dump(mode="json", by_alias=True)))
+    assert whole > 48 * 1024  # journald's default LineMax: one record would be split by the journal
+    d = make_daemon(tmp_path)
+    monkeypatch.setattr(daemon_mod, "judge", lambda *a, **k: run)
+    d.run_once()
+    raw = (tmp_path / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    assert max(len(line) for line in raw) <= RECORD_LIMIT
+    recs = records(tmp_path)
+    [audit_run] = [r for r in recs if r["event"] == "audit.run"]
+    assert audit_run["detail"] == "split" and audit_run["findings"] == [] and audit_run["checks"] == []
+    before_run = recs[: recs.index(audit_run)]
+    findings = sorted((r for r in before_run if r["event"] == "audit.finding"), key=lambda r: r["index"])
+    chunks = sorted((r for r in before_run if r["event"] == "audit.checks"), key=lambda r: r["index"])
+    expected = run.report.model_dump(mode="json", by_alias=True)
+    assert [r["finding"] for r in findings] == expected["findings"]
+    assert [c for r in chunks for c in r["checks"]] == expected["checks"]
+    assert audit_run["findings_count"] == len(findings) == 30 and audit_run["checks_count"] == 600
+    assert audit_run["check_records"] == len(chunks) and {r["count"] for r in chunks} == {len(chunks)}
+    assert {r["run_id"] for r in findings + chunks} == {audit_run["run_id"]}
+    assert findings[0]["identity"] == run.report.findings[0].identity
+    print(f"\n15 nodes, 5 down: report {whole / 1024:.0f} KiB as one record; written as {len(raw)} records, "
+          f"largest {max(len(line) for line in raw) / 1024:.1f} KiB")
+
+
+def test_a_small_run_stays_inline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = make_daemon(tmp_path)
+    monkeypatch.setattr(daemon_mod, "judge", lambda *a, **k: fake_run(finding("tcp/5672 (amqp)")))
+    d.run_once()
+    run = records(tmp_path)[0]
+    assert run["detail"] == "inline" and run["findings_count"] == len(run["findings"]) == 1
+
+
+def test_a_reload_that_blocks_is_reported_and_never_delays_the_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process: the reload blocks forever (as reading a FIFO would), then SIGTERM comes."""
+    import os
+    import signal
+    import threading
+    import time
+
+    d = make_daemon(tmp_path)
+    monkeypatch.setattr(daemon_mod, "judge", lambda *a, **k: fake_run())
+    monkeypatch.setattr(daemon_mod, "RELOAD_BOUND", 0.3)
+    never = threading.Event()
+    monkeypatch.setattr(daemon_mod, "load_checked_inventory", lambda *a, **k: never.wait())
+
+    def drive() -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "audit.run" not in (tmp_path / "audit.jsonl").read_text():
+            time.sleep(0.02)
+        for _ in range(200):
+            os.kill(os.getpid(), signal.SIGHUP)
+        while time.monotonic() < deadline and "blocked" not in (tmp_path / "audit.jsonl").read_text():
+            time.sleep(0.02)
+        stopped_at.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    stopped_at: list[float] = []
+    waker = daemon_mod.SignalWaker()
+    waker.install()
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    try:
+        assert d.serve(waker) == 0
+    finally:
+        waker.uninstall()
+        never.set()
+    took = time.monotonic() - stopped_at[0]
+    events = [(r["event"], r.get("stage")) for r in records(tmp_path)]
+    assert ("audit.error", "reload") in events and events[-1] == ("audit.stop", None)
+    assert events.count(("audit.error", "reload")) == 1 and ("audit.reload", None) not in events
+    assert took < d.opts.stop_timeout
