@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from rabbitmq_preflight.inventory import ExpectSection, Inventory, NodeSpec, Waiver
 from rabbitmq_preflight.outcomes import ErrorKind, ProbeFailure
@@ -404,6 +404,13 @@ class ManagementFacts(_Model):
     policies: Observation[list[Policy]] | None = None
     operator_policies: Observation[list[Policy]] | None = None
     queues: Observation[QueueTable] | None = None
+    # What the rules derive from this source once per run (HA coverage, `preflight.coverage`); never
+    # serialised. The judged facts carry their own cache: no module-level memo outlives a run.
+    _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def derived(self) -> dict[str, Any]:
+        return self._derived
 
 
 class Discovery(_Model):

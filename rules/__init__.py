@@ -1,7 +1,7 @@
 """Rules, one module per family. This package owns the list; the engine judges whatever it is given.
 
 A rule is found by its id prefix: VER → versions, HOST → hostnames, PORT → ports, COOKIE → cookies,
-NODE → node_types, HA → ha_policies, SEC → security, RUN/WAIVER → cluster.
+NODE → node_types, HA → ha_policies, SEC → security, MEMBER → membership, RUN/WAIVER → cluster.
 """
 
 from __future__ import annotations
@@ -10,10 +10,24 @@ from functools import cache
 from types import ModuleType
 
 from rabbitmq_preflight.rule import Rule
-from rabbitmq_preflight.rules import cluster, cookies, ha_policies, hostnames, node_types, ports, security, versions
+from rabbitmq_preflight.rules import (
+    cluster,
+    cookies,
+    ha_coverage,
+    ha_deprecation,
+    ha_mirroring,
+    ha_quorum,
+    hostnames,
+    membership,
+    node_types,
+    ports,
+    security,
+    versions,
+)
 
 FAMILY_MODULES: tuple[ModuleType, ...] = (
-    versions, hostnames, ports, cookies, node_types, ha_policies, security, cluster
+    versions, hostnames, ports, cookies, node_types, ha_coverage, ha_mirroring, ha_deprecation, ha_quorum, security,
+    membership, cluster,
 )
 
 

@@ -22,7 +22,7 @@ from rabbitmq_preflight.rules.cookies import (
     server_cookie,
     views,
 )
-from rabbitmq_preflight.rules.versions import Version
+from rabbitmq_preflight.versioning import Version
 
 MIN_LENGTH = 20  # what Erlang itself generates: 20 random uppercase letters
 MIN_DISTINCT = 8

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from rabbitmq_preflight.facts import Facts, FeatureFlag
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._shell import shell_quote
+from rabbitmq_preflight.versioning import Version
 
 # Supported rolling-upgrade paths (docs: upgrade#rabbitmq-version-upgradability): the only legal mixes.
 UPGRADE_PATHS: dict[str, tuple[str, ...]] = {
@@ -45,23 +45,6 @@ ERLANG_SUPPORT: dict[str, tuple[int, int]] = {
 }
 
 _UPGRADE_HINT = "`rabbitmqctl enable_feature_flag all` after each step"
-
-
-@dataclass(frozen=True, order=True)
-class Version:
-    parts: tuple[int, ...]
-    text: str
-
-    @property
-    def series(self) -> str:
-        return ".".join(str(p) for p in self.parts[:2])
-
-    @classmethod
-    def parse(cls, text: str) -> Version | None:
-        m = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
-        if not m:
-            return None
-        return cls(tuple(int(g) for g in m.groups() if g is not None), text.strip())
 
 
 def _series_key(series: str) -> tuple[int, ...]:
