@@ -24,10 +24,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.erlang_re import ErlangPattern, UntranslatablePattern, compile_erlang, latin1_view
-from rabbitmq_preflight.facts import Policy, QueueRow
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Policy, QueueRow
 
 HA_KEYS = frozenset({
     "ha-mode", "ha-params", "ha-sync-mode", "ha-sync-batch-size", "ha-promote-on-shutdown",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rabbitmq_preflight.facts import Facts, NodeFacts, Origin
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts, NodeFacts, Origin
 
 
 def node_views(facts: Facts) -> list[tuple[str, Origin, NodeFacts]]:

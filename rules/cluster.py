@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.facts import Facts
 from rabbitmq_preflight.rule import Fail, Pass, Result, rule
 from rabbitmq_preflight.rules._shell import on_host
 from rabbitmq_preflight.rules._util import origin_label
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts
 
 
 @rule(

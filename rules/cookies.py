@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.facts import CookieFacts, CookieSource, CookieValue, Facts, Origin, View
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._shell import remote_path, shell_path, shell_quote, valid_user
 from rabbitmq_preflight.rules._util import origin_label
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import CookieFacts, CookieSource, CookieValue, Facts, Origin, View
 
 SERVER_COOKIE = "/var/lib/rabbitmq/.erlang.cookie"
 
@@ -63,7 +66,7 @@ def _host(node: str) -> str:
     return node.split("@", 1)[1]
 
 
-FileJudge = Callable[[Origin, CookieSource], Fail | None]
+FileJudge = Callable[["Origin", "CookieSource"], "Fail | None"]
 
 
 def _per_file(facts: Facts, judge: FileJudge) -> Iterator[Result]:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.contract import Severity
-from rabbitmq_preflight.facts import Facts, HostResolution, Origin
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._shell import INVALID_HOST, hosts_line, shell_quote, valid_host, valid_ip
 from rabbitmq_preflight.rules._util import multi_view, origin_label
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts, HostResolution, Origin
 
 SLOW_MS = 1000.0
 

@@ -10,8 +10,8 @@ deprecated feature from 3.13 (`ram_node_type`) and removed in 4.3 (Khepri: alway
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.facts import ClusterNode, Facts
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._management import (
     at_least,
@@ -21,6 +21,9 @@ from rabbitmq_preflight.rules._management import (
     management_problem,
 )
 from rabbitmq_preflight.rules._shell import on_host
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import ClusterNode, Facts
 
 
 def _typed(facts: Facts) -> list[ClusterNode] | Result:

@@ -8,11 +8,14 @@ listens (service down); a timeout means a firewall drops the packets. Facts: `Po
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.facts import Facts, NodeFacts, Origin, PortCheck
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, rule
 from rabbitmq_preflight.rules._shell import on_host, placeholder, shell_quote, valid_host
 from rabbitmq_preflight.rules._util import multi_view, node_views, origin_label
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts, NodeFacts, Origin, PortCheck
 
 ROLE_NAMES = {
     "epmd": "epmd (Erlang port mapper)",

@@ -10,8 +10,8 @@ Source: ../shared/reference/rabbitmq.md §4.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.facts import CookieFacts, CookieValue, ErlangProcess, Facts, Origin, View
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._util import origin_label
 from rabbitmq_preflight.rules.cookies import (
@@ -23,6 +23,9 @@ from rabbitmq_preflight.rules.cookies import (
     views,
 )
 from rabbitmq_preflight.versioning import Version
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import CookieFacts, CookieValue, ErlangProcess, Facts, Origin, View
 
 MIN_LENGTH = 20  # what Erlang itself generates: 20 random uppercase letters
 MIN_DISTINCT = 8

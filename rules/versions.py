@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.facts import Facts, FeatureFlag
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._shell import shell_quote
 from rabbitmq_preflight.versioning import Version
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts, FeatureFlag
 
 # Supported rolling-upgrade paths (docs: upgrade#rabbitmq-version-upgradability): the only legal mixes.
 UPGRADE_PATHS: dict[str, tuple[str, ...]] = {

@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from rabbitmq_preflight.collect.options import CollectOptions
 
 T = TypeVar("T")
+Answer = tuple[bool, Any, ProbeFailure | None]  # (TCP got through, decoded JSON, or the failure)
 
 MAX_BODY = 32 << 20  # a 500-queue page with our columns is well under 1 MiB
 PAGE_SIZE = 500  # the API's maximum (HTTP 400 above it)
@@ -99,9 +100,38 @@ class ManagementApi:
     # has answered, such a slow page is work, not silence: it may take up to this long (the deadline
     # still bounds the run).
     slow_read: float | None = None
+    # The run's answers (CollectOptions.answers): within one run a GET to a node is sent once, and
+    # whoever asks it again (discovery, the cluster view, the node's own overview) shares that answer.
+    answers: dict[str, asyncio.Future[Answer]] | None = None
 
     async def get_json(self, path: str, params: dict[str, str] | None = None, *, slow: bool = False) -> Any:
         """GET and decode JSON, or raise a typed ProbeFailure naming the node and the path."""
+        if self.answers is None:
+            return await self._fetch_json(path, params, slow=slow)
+        key = f"{self.base}{path}?" + "&".join(f"{k}={v}" for k, v in sorted((params or {}).items()))
+        asked = self.answers.get(key)
+        if asked is not None:
+            connected, value, failure = await asyncio.shield(asked)
+            self.connected = self.connected or connected
+            if failure is not None:
+                raise failure
+            return value
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.answers[key] = answer
+        try:
+            value = await self._fetch_json(path, params, slow=slow)
+        except ProbeFailure as failure:
+            answer.set_result((self.connected, None, failure))
+            raise
+        except BaseException:  # cut off (the deadline): whoever still waits is told so; a later asker asks again
+            del self.answers[key]
+            answer.set_result((self.connected, None, TimedOut(
+                f"{self.node} management API {path}: cut off by the run's deadline")))
+            raise
+        answer.set_result((self.connected, value, None))
+        return value
+
+    async def _fetch_json(self, path: str, params: dict[str, str] | None, *, slow: bool) -> Any:
         import httpx
 
         where = f"{self.node} management API {path}"
@@ -252,7 +282,7 @@ async def open_api(spec: NodeSpec, opts: CollectOptions) -> AsyncIterator[Manage
         follow_redirects=False, limits=httpx.Limits(max_connections=PAGE_CONCURRENCY + 2),
     ) as client:
         base = f"{mgmt.scheme}://{_url_host(spec.target)}:{spec.management_port}"
-        yield ManagementApi(client=client, base=base, node=spec.name, user=mgmt.user,
+        yield ManagementApi(client=client, base=base, node=spec.name, user=mgmt.user, answers=opts.answers,
                             slow_read=max(opts.timeout, opts.deadline / 2))
 
 
@@ -378,7 +408,7 @@ async def _observe(fetch: Callable[[], Awaitable[T]]) -> Observation[T]:
 
 async def _fill_cluster_facts(api: ManagementApi, facts: ManagementFacts) -> None:
     async def overview() -> MgmtOverview:
-        return parse_overview(await api.get_json("/api/overview", {"columns": "node,rabbitmq_version"}))
+        return parse_overview(await api.get_json("/api/overview", {"columns": OVERVIEW_COLUMNS}))  # shared
 
     async def flags() -> Any:
         return parse_feature_flags(await api.get_json("/api/feature-flags"))
@@ -468,8 +498,8 @@ async def discover(
     async def ask(spec: NodeSpec) -> tuple[list[str], MgmtOverview | None]:
         async with open_api(spec, opts) as api:
             names, over = await asyncio.gather(
-                api.get_json("/api/nodes", {"columns": "name"}),
-                _observe(lambda: api.get_json("/api/overview", {"columns": "node,listeners"})),
+                api.get_json("/api/nodes", {"columns": NODE_COLUMNS}),  # the same GETs as the cluster view's
+                _observe(lambda: api.get_json("/api/overview", {"columns": OVERVIEW_COLUMNS})),
             )
             try:
                 listed = parse_overview(over.value) if over.value is not None else None

@@ -6,7 +6,8 @@ module can import its options without importing every other probe.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from rabbitmq_preflight.collect.cookie import LocalCookie, read_local_cookie
 from rabbitmq_preflight.inventory import Inventory
@@ -20,6 +21,9 @@ class CollectOptions:
     timeout: float
     deadline: float
     no_handshake: bool = False  # skip the Erlang distribution handshake (it logs on rejection)
+    # Management API answers of this run, by URL (see management.ManagementApi.get_json): each GET is sent
+    # to a node once per run, whichever collector asks first. Shared by `dataclasses.replace` copies.
+    answers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def management(self) -> bool:
