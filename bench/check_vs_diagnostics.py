@@ -2,6 +2,9 @@
 
 Prints figures, asserts nothing. Needs the lab (`make lab`) and root. Holds the lab lock while it
 runs, because it injects a fault (one host's ports blackholed) to measure the cost of a silent host.
+Also prints the start-up of `preflight --version` / `preflight rules` and how many management API
+requests one check sends, per endpoint and node (counted in a separate, untimed run). Run `make
+compile` first (`make bench` does): stale bytecode under PYTHONDONTWRITEBYTECODE costs ~100 ms a run.
 
     .venv/bin/python bench/check_vs_diagnostics.py [--runs 5]
 """
@@ -41,8 +44,41 @@ def lab_inventory() -> str:
     return subprocess.run([*LAB, "inventory"], capture_output=True, text=True, check=True).stdout.strip()
 
 
+PREFLIGHT = [sys.executable, "-m", "rabbitmq_preflight"]
+# One check with httpx's send wrapped: prints "REQUESTS <n>" and one line per (count, node, path).
+COUNT_REQUESTS = """
+import atexit, collections, sys
+import httpx
+asked = collections.Counter()
+send = httpx.AsyncClient.send
+async def counted(self, request, **kw):
+    asked[(request.url.host, request.url.path)] += 1
+    return await send(self, request, **kw)
+httpx.AsyncClient.send = counted
+def show():
+    print("REQUESTS", sum(asked.values()), file=sys.stderr)
+    for (host, path), n in sorted(asked.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f"    {n} x {path} on {host}", file=sys.stderr)
+atexit.register(show)
+from rabbitmq_preflight.cli import main
+sys.argv = ["preflight", "check", "--inventory", sys.argv[1], "--format", "json"]
+main()
+"""
+
+
 def preflight_check(inventory: str) -> tuple[float, int]:
-    return timed([sys.executable, "-m", "preflight", "check", "--inventory", inventory, "--format", "json"])
+    return timed([*PREFLIGHT, "check", "--inventory", inventory, "--format", "json"])
+
+
+def management_requests(inventory: str) -> list[str]:
+    proc = subprocess.run([sys.executable, "-c", COUNT_REQUESTS, inventory], capture_output=True, text=True)
+    return [line for line in proc.stderr.splitlines() if line.startswith(("REQUESTS", "    "))]
+
+
+def startup(args: list[str], runs: int) -> tuple[float, list[float]]:
+    """The console script as users run it (`.venv/bin/preflight`), not `python -m`."""
+    script = str(Path(sys.executable).with_name("preflight"))
+    return median_of(runs, lambda: timed([script, *args])[0])
 
 
 def diagnostics_sweep() -> float:
@@ -77,13 +113,20 @@ def main() -> int:
         print(f"  rabbitmq-diagnostics sweep ({len(DIAGNOSTICS)} cmds x {len(NODES)} nodes): "
               f"{diag_med * 1000:8.0f} ms  samples {[round(s * 1000) for s in diag_samples]}")
         print(f"  ratio: preflight is {diag_med / check_med:.1f}x faster")
+        requests = management_requests(inventory)
+        print(f"management API requests per check: {requests[0].split()[-1] if requests else '?'}")
+        for line in requests[1:]:
+            print(line)
+        for label, argv in (("preflight --version", ["--version"]), ("preflight rules", ["rules"])):
+            med, samples = startup(argv, max(args.runs, 9))
+            print(f"  {label}: {med * 1000:6.0f} ms  samples {[round(s * 1000) for s in samples]}")
 
         timeout = 2.0
         for port in BLACKHOLE_PORTS:
             subprocess.run([*LAB, "fault", "drop-port", "rabbit2", port], check=True, capture_output=True)
         try:
             hole_med, hole_samples = median_of(
-                3, lambda: timed([sys.executable, "-m", "preflight", "check", "--inventory", inventory,
+                3, lambda: timed([*PREFLIGHT, "check", "--inventory", inventory,
                                   "--timeout", str(timeout), "--format", "json"])[0]
             )
         finally:
