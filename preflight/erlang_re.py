@@ -28,13 +28,31 @@ backreferences, recursion and subroutine calls, conditionals, callouts, `(*VERB)
 `\\X` `\\C` `\\p` `\\P` `\\g` `\\k`, options other than i/m/s, and whatever Python's `re` refuses
 (variable-width look-behind). Patterns that Erlang itself refuses may still translate: RabbitMQ
 never stores them, so no live policy has one.
+
+PCRE's match limit: `re:run` gives up after 10,000,000 internal steps per start position and then
+answers *no match* (RabbitMQ passes no `report_errors`): on 3.10.8 `(?:a+)+b|c` does not match 22
+`a`s and a `c`. Python's `re` would backtrack for minutes. The translated pattern is therefore run
+by the `regex` module (same syntax, same verdicts on the translation) under a time budget per name
+(`MATCH_BUDGET_S`); when the budget runs out, or when a pattern that can backtrack exponentially
+(`risky`: a repeated group holding a repeat or an alternation, or three unbounded repeats) matches
+a name longer than `RISKY_NAME_LIMIT` bytes — where PCRE may have stopped first — the verdict is
+`None`: undecidable, never a match and never a hang.
 """
 
 from __future__ import annotations
 
 import re
+import re._constants as _sre_constants  # type: ignore[import-not-found]  # the parser `re` itself uses
+import re._parser as _sre_parser  # type: ignore[import-not-found]
 import warnings
 from dataclasses import dataclass
+from typing import Any
+
+import regex
+
+MATCH_BUDGET_S = 0.02  # per (pattern, name); PCRE's limit takes ~0.15 s of `re` time on the lab's machine
+NAME_LIMIT = 255  # bytes: RabbitMQ refuses longer queue names
+RISKY_NAME_LIMIT = 12  # bytes: below this, even 3^n backtracking stays far under PCRE's 10,000,000 steps
 
 _WORD = "0-9A-Za-z_\xaa\xb5\xba\xc0-\xd6\xd8-\xf6\xf8-\xff"
 _SPACE = "\\t\\n\\x0b\\f\\r "
@@ -102,13 +120,15 @@ class ErlangPattern:
     source: str
     python: str
     regex: re.Pattern[str]
+    bounded: Any  # regex.Pattern[str]: the same pattern, run under a time budget
     prefix: str | None = None
     prefix_only: bool = False
     exact: bool = False
     match_all: bool = False
+    risky: bool = False
 
-    def search(self, view: str) -> bool:
-        """Whether the pattern matches a name given in its Latin-1 view."""
+    def search(self, view: str) -> bool | None:
+        """Whether the pattern matches a name given in its Latin-1 view; None when undecidable."""
         if self.match_all:
             return True
         if self.prefix is not None:
@@ -118,7 +138,21 @@ class ErlangPattern:
                 return False
             if self.prefix_only:
                 return True
-        return self.regex.search(view) is not None
+        return self.evaluate(view)
+
+    def evaluate(self, view: str) -> bool | None:
+        """The regular expression alone, under the budget: True, False, or None (undecidable)."""
+        if not self.risky and len(view) <= NAME_LIMIT:
+            # at most two unbounded repeats, none nested, on a name RabbitMQ accepts: polynomial and
+            # small, so Python's own (faster) engine answers, as it always did
+            return self.regex.search(view) is not None
+        try:
+            found = self.bounded.search(view, timeout=MATCH_BUDGET_S) is not None
+        except TimeoutError:
+            return None
+        if found and self.risky and len(view) > RISKY_NAME_LIMIT:
+            return None  # PCRE may have hit its match limit before this match: it would say "no match"
+        return found
 
 
 _MATCH_ALL = {"", ".*", "^", "^.*", ".*?", "^.*?"}
@@ -131,16 +165,53 @@ def compile_erlang(pattern: str) -> ErlangPattern:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            regex = re.compile(python)
-    except (re.error, OverflowError, RecursionError) as exc:
+            compiled = re.compile(python)
+            bounded = regex.compile(python, regex.VERSION0)
+    except (re.error, regex.error, OverflowError, RecursionError) as exc:
         raise UntranslatablePattern(f"Python's re refuses the translation: {exc}") from None
     prefix, rest = _anchored_prefix(source)
     return ErlangPattern(
-        source=pattern, python=python, regex=regex, prefix=prefix,
+        source=pattern, python=python, regex=compiled, bounded=bounded, prefix=prefix,
         prefix_only=prefix is not None and rest in ("", ".*"),
         exact=prefix is not None and rest == "$",
         match_all=source in _MATCH_ALL,
+        risky=_risky(python),
     )
+
+
+_REPEATS = {_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT, _sre_constants.POSSESSIVE_REPEAT}
+
+
+def _risky(python: str) -> bool:
+    """The pattern can backtrack exponentially (or as n^3 and worse) on some name, as PCRE would."""
+    unbounded = 0
+
+    def walk(items: Any, repeated: bool) -> bool:
+        nonlocal unbounded
+        for op, av in items:
+            if op in _REPEATS:
+                _low, high, sub = av
+                if high > 1 and repeated:
+                    return True
+                if high == _sre_constants.MAXREPEAT or high > 255:
+                    unbounded += 1
+                if walk(sub, repeated or high > 1):
+                    return True
+            elif op is _sre_constants.BRANCH:
+                if repeated or any(walk(branch, repeated) for branch in av[1]):
+                    return True
+            elif op in (_sre_constants.SUBPATTERN, _sre_constants.ATOMIC_GROUP):
+                if walk(av[-1] if op is _sre_constants.SUBPATTERN else av, repeated):
+                    return True
+            elif op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT) and walk(av[1], repeated):
+                return True
+        return False
+
+    try:
+        nested = walk(_sre_parser.parse(python), False)
+    except Exception:  # the pattern compiled, so this cannot happen; if it does, be careful
+        return True
+    return nested or unbounded >= 3
 
 
 def _anchored_prefix(source: str) -> tuple[str | None, str]:

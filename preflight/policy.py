@@ -23,7 +23,6 @@ from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.erlang_re import ErlangPattern, UntranslatablePattern, compile_erlang, latin1_view
@@ -112,7 +111,8 @@ class Resolution:
 
     `tied`: other matching policies with the winner's priority (which one applies is undefined);
     `shadowed`: the best lower-priority matching policy that mirrors, when the winner does not;
-    `undecidable`: policies of the vhost that fit the queue but whose pattern we cannot evaluate.
+    `undecidable`: policies of the vhost that fit the queue but whose pattern we cannot evaluate
+    (untranslatable, or undecided on this name within the matching budget, see `preflight.erlang_re`).
     """
 
     policy: CompiledPolicy | None = None
@@ -197,8 +197,8 @@ class PolicyIndex:
         pols = self._by_vhost.get(vhost)
         if not pols:
             return NO_POLICY
-        (mask,) = _match_masks(pols, [latin1_view(name)])
-        return _resolve_mask(pols, mask, kind)
+        (mask,), (unknown,) = _match_masks(pols, [latin1_view(name)])
+        return _resolve_mask(pols, mask, unknown, kind)
 
     def resolve_rows(self, rows: Sequence[QueueRow]) -> list[Resolution]:
         """Every queue of a table, in order. Resolutions are shared between equivalent queues."""
@@ -210,13 +210,13 @@ class PolicyIndex:
             pols = self._by_vhost.get(vhost)
             if not pols:
                 continue
-            masks = _match_masks(pols, [latin1_view(rows[i].name) for i in indices])
-            cache: dict[tuple[int, str], Resolution] = {}
-            for i, mask in zip(indices, masks, strict=True):
-                key = (mask, rows[i].type)
+            masks, unknowns = _match_masks(pols, [latin1_view(rows[i].name) for i in indices])
+            cache: dict[tuple[int, int, str], Resolution] = {}
+            for i, mask, unknown in zip(indices, masks, unknowns, strict=True):
+                key = (mask, unknown, rows[i].type)
                 found = cache.get(key)
                 if found is None:
-                    found = cache[key] = _resolve_mask(pols, mask, rows[i].type)
+                    found = cache[key] = _resolve_mask(pols, mask, unknown, rows[i].type)
                 out[i] = found
         return out
 
@@ -226,10 +226,12 @@ def _after(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
-def _match_masks(pols: Sequence[CompiledPolicy], views: list[str]) -> list[int]:
-    """Per name, a bit mask of the policies (by position in `pols`) whose pattern matches it."""
+def _match_masks(pols: Sequence[CompiledPolicy], views: list[str]) -> tuple[list[int], list[int]]:
+    """Per name, bit masks of the policies (by position in `pols`) whose pattern matches it, and of
+    those whose verdict on it is undecidable (the matching budget ran out)."""
     n = len(views)
     masks = [0] * n
+    unknown = [0] * n
     base = 0
     order: list[int] | None = None
     ordered: list[str] = []
@@ -246,12 +248,18 @@ def _match_masks(pols: Sequence[CompiledPolicy], views: list[str]) -> list[int]:
             lo = bisect_left(ordered, pattern.prefix)
             hi = bisect_left(ordered, _after(pattern.prefix), lo)
             for k in range(lo, hi):
-                if pattern.prefix_only or pattern.search(ordered[k]):
+                found = True if pattern.prefix_only else pattern.search(ordered[k])
+                if found:
                     masks[order[k]] |= bit
+                elif found is None:
+                    unknown[order[k]] |= bit
         else:
-            for k in compress(range(n), map(pattern.regex.search, views)):  # no prefix: the regex alone
-                masks[k] |= bit
-    return [m | base for m in masks] if base else masks
+            for k, found in enumerate(map(pattern.evaluate, views)):  # no prefix: the regex alone
+                if found:
+                    masks[k] |= bit
+                elif found is None:
+                    unknown[k] |= bit
+    return ([m | base for m in masks] if base else masks), unknown
 
 
 def _winners(cands: list[CompiledPolicy]) -> tuple[CompiledPolicy | None, tuple[CompiledPolicy, ...]]:
@@ -262,14 +270,14 @@ def _winners(cands: list[CompiledPolicy]) -> tuple[CompiledPolicy | None, tuple[
     return top, tuple(cp for cp in cands[1:] if cp.priority == top.priority)
 
 
-def _resolve_mask(pols: Sequence[CompiledPolicy], mask: int, kind: str) -> Resolution:
+def _resolve_mask(pols: Sequence[CompiledPolicy], mask: int, unknown: int, kind: str) -> Resolution:
     users: list[CompiledPolicy] = []
     ops: list[CompiledPolicy] = []
     undecidable: list[CompiledPolicy] = []
     for bit_index, cp in enumerate(pols):
         if not cp.fits(kind):
             continue
-        if cp.pattern is None:
+        if cp.pattern is None or (unknown >> bit_index) & 1:
             undecidable.append(cp)
         elif (mask >> bit_index) & 1:
             (ops if cp.operator else users).append(cp)

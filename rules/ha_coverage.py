@@ -109,6 +109,8 @@ def ha_shadowed(facts: Facts) -> Iterator[Result]:
     for res, rows in cov.groups:
         if res.shadowed is None or res.policy is None or res.mirroring_undefined:
             continue
+        if any(cp.operator or cp.priority >= res.policy.priority for cp in res.undecidable):
+            continue  # a policy we cannot evaluate may be the real winner: undecided, as in HA001
         for row in filter(mirrorable, rows):
             key = (row.vhost, res.policy.name, res.shadowed.name)
             pairs.setdefault(key, (res.policy, res.shadowed))
@@ -265,9 +267,10 @@ def _expectation(cov: Coverage, pattern: str, mirroring: bool) -> Iterator[Resul
     title="A policy pattern cannot be evaluated outside RabbitMQ",
     rationale="""
         Policy patterns are Erlang (PCRE) regular expressions. A few constructs (backreferences,
-        recursion, \\K, \\R, Unicode properties…) have no faithful Python translation, so the queues
-        such a policy might match cannot be judged: they are counted as unknown, neither covered
-        nor uncovered.
+        recursion, \\K, \\R, Unicode properties…) have no faithful Python translation, and a pattern
+        that backtracks past the evaluation budget on a name may be one where RabbitMQ's PCRE stops
+        at its match limit (and applies no policy). The queues such a policy might match cannot be
+        judged: they are counted as unknown, neither covered nor uncovered.
     """,
     remediation="Rewrite the pattern with plain constructs (anchors, literals, classes, alternation), or "
     "waive this finding for the policy.",
@@ -277,20 +280,23 @@ def pattern_untranslatable(facts: Facts) -> Iterator[Result]:
     if isinstance(cov, Unknown):
         yield cov
         return
-    broken = cov.index.untranslatable
-    if not broken:
-        yield Pass(None)
-        return
     undecided = Tally()
     for row, res in cov.pairs():
         for cp in res.undecidable:
             undecided.add(cp.name, row.name)
+    over_budget = {id(cp) for res, _ in cov.groups for cp in res.undecidable if cp.pattern is not None}
+    broken = [cp for cp in cov.index.compiled if cp.pattern is None or id(cp) in over_budget]
+    if not broken:
+        yield Pass(None)
+        return
     for cp in broken:
         n = (undecided.counts or {}).get(cp.name, 0)
+        problem = cp.problem or ("matching it against these queue names ran past the evaluation budget, where "
+                                 "RabbitMQ's PCRE may stop at its match limit and apply no policy")
         yield Fail(
             None, subject=f"policy:{cp.policy.vhost}:{cp.name}",
             message=f"vhost '{cp.policy.vhost}': policy '{cp.name}' pattern {cp.policy.pattern!r} cannot be "
-            f"evaluated ({cp.problem}); coverage of {n:,} queues it may match is unknown",
+            f"evaluated ({problem}); coverage of {n:,} queues it may match is unknown",
             evidence={"policy": cp.name, "vhost": cp.policy.vhost, "pattern": cp.policy.pattern,
-                      "problem": cp.problem, "queues": n},
+                      "problem": problem, "queues": n},
         )

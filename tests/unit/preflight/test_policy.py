@@ -32,7 +32,7 @@ run(L) ->
 
 
 def matches(pattern: str, name: str) -> bool:
-    return compile_erlang(pattern).search(latin1_view(name))
+    return compile_erlang(pattern).search(latin1_view(name)) is True
 
 
 # --- the translation: each difference that changes coverage ----------------------------------

