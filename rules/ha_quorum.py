@@ -6,6 +6,7 @@ Source: docs/reference.md §8.
 """
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -109,7 +110,7 @@ def quorum_critical(facts: Facts) -> Iterator[Result]:
             message=f"{node} is quorum-critical for {n:,} quorum queues: stopping it now leaves them without a "
             f"majority (e.g. {', '.join(examples)})",
             remediation=f"Before maintenance on {node}: start the queues' offline members, or "
-            f"`rabbitmq-queues grow rabbit@OTHER all`; check with `rabbitmq-diagnostics -n {node} "
+            f"`rabbitmq-queues grow rabbit@OTHER all`; check with `rabbitmq-diagnostics -n {shlex.quote(node)} "
             "check_if_node_is_quorum_critical`.",
             evidence={"queues": n, "examples": examples},
         )
