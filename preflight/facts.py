@@ -159,7 +159,9 @@ class Facts(_Model):
 
     def to_json(self) -> str:
         """The facts file format (`preflight.facts/v1`): what `collect` and `--save-facts` write."""
-        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+        from rabbitmq_preflight.outputs import model_json  # valid JSON whatever a peer sent (NaN, surrogates)
+
+        return model_json(self) + "\n"
 
     def observations(self, node: str) -> list[tuple[Origin, NodeFacts]]:
         """Every view's facts about `node`, with where they were observed from."""

@@ -144,4 +144,6 @@ class Report(_Model):
         return EXIT_FINDINGS if self.failing(fail_on) else EXIT_OK
 
     def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True, indent=2)
+        from rabbitmq_preflight.outputs import model_json  # valid JSON whatever a peer sent (NaN, surrogates)
+
+        return model_json(self)

@@ -15,6 +15,7 @@ from rabbitmq_preflight.commands.common import (
     inventory_options,
     load_inventory_args,
     run_guarded,
+    write_stdout,
     write_text,
 )
 from rabbitmq_preflight.contract import FORMATS, SEVERITIES, Severity
@@ -188,8 +189,7 @@ def emit(report: Report, fmt: str, reports: list[tuple[str, Path]], fail_on: Sev
     )
     for rfmt, path in reports:
         write_text(path, render(rfmt, report, ctx))
-    sys.stdout.write(render(fmt, report, ctx))
-    sys.stdout.flush()
+    write_stdout(render(fmt, report, ctx))
     if "github" in {fmt, *(rfmt for rfmt, _ in reports)}:
         _append_step_summary(report, ctx)
 

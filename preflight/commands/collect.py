@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from rabbitmq_preflight.commands.common import inventory_options, load_inventory_args, run_guarded, write_text
+from rabbitmq_preflight.commands.common import (
+    inventory_options,
+    load_inventory_args,
+    run_guarded,
+    write_stdout,
+    write_text,
+)
 from rabbitmq_preflight.contract import EXIT_OK
 
 
@@ -25,8 +31,7 @@ def collect(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Pa
         facts = gather(inv, [LiveProbe(timeout=timeout, deadline=deadline, no_handshake=no_handshake)])
         text = facts.to_json()
         if output is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            write_stdout(text)
         else:
             write_text(output, text)
         return EXIT_OK

@@ -17,6 +17,8 @@ import click
 
 from rabbitmq_preflight.contract import EXIT_INTERNAL, EXIT_USAGE
 from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.outputs import write_stdout as write_stdout  # re-exported: every command writes
+from rabbitmq_preflight.outputs import write_text as write_text  # its outputs through preflight.outputs
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.inventory import Inventory
@@ -101,16 +103,6 @@ def load_inventory_args(inventory_path: Path | None, nodes: tuple[str, ...],
     ensure_valid_waivers(inv)
     return inv
 
-
-def write_text(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename); a path we cannot write is the user's to fix: exit 2."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
 
 
 def duration_option(minimum: float) -> Callable[[click.Context, click.Parameter, str | None], float | None]:

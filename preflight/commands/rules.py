@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from rabbitmq_preflight.commands.common import run_guarded
+from rabbitmq_preflight.commands.common import run_guarded, write_stdout
 from rabbitmq_preflight.contract import EXIT_OK
 from rabbitmq_preflight.errors import UsageError
 
@@ -30,11 +30,10 @@ def list_rules(fmt: str) -> None:
             rows = [{"id": r.id, "slug": r.slug, "family": r.family, "severity": r.severity,
                      "title": r.title, "rationale": r.rationale, "remediation": r.remediation}
                     for r in rules_]
-            sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+            write_stdout(json.dumps(rows, indent=2) + "\n")
         else:
-            sys.stdout.write("".join(f"{r.id:<10} {r.slug:<28} {r.family:<10} {r.severity:<8} {r.title}\n"
-                                     for r in rules_))
-        sys.stdout.flush()
+            write_stdout("".join(f"{r.id:<10} {r.slug:<28} {r.family:<10} {r.severity:<8} {r.title}\n"
+                                 for r in rules_))
         return EXIT_OK
 
     sys.exit(run_guarded(body))
@@ -51,8 +50,7 @@ def explain(rule_id: str) -> None:
         found = [r for r in rule_catalogue() if rule_id.upper() == r.id or rule_id.lower() == r.slug]
         if not found:
             raise UsageError(f"unknown rule {rule_id!r} (see `preflight rules`)")
-        sys.stdout.write(found[0].explain())
-        sys.stdout.flush()
+        write_stdout(found[0].explain())
         return EXIT_OK
 
     sys.exit(run_guarded(body))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,30 @@ class RenderContext:
     inventory_path: str | None = None
     node_lines: dict[str, int] = field(default_factory=dict)  # node name -> line in the inventory
     exit_code: int = 0
+
+
+# C0 controls, DEL and C1 controls (ESC and CSI/OSC introducers among them), the bidirectional
+# overrides that make a terminal show text in another order than it is, and lone surrogates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """Text a peer supplied, made safe for a terminal or a CI log: every control character (ESC, OSC,
+    CR, LF…), bidi override and lone surrogate is shown as its escape (`\\x1b`), so a queue name can
+    neither move the cursor, retitle the window, forge a line nor crash the encoder. Free when clean.
+
+    `keep_newlines` leaves CR and LF for a format that escapes them itself (GitHub's `%0A`)."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    if keep_newlines:
+        return "\n".join("\r".join(_UNPRINTABLE.sub(_escape, part) for part in line.split("\r"))
+                         for line in text.split("\n"))
+    return _UNPRINTABLE.sub(_escape, text)
 
 
 def render(fmt: str, report: Report, ctx: RenderContext) -> str:

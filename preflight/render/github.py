@@ -19,7 +19,7 @@ import html
 from collections.abc import Iterable
 
 from rabbitmq_preflight.contract import Severity, severity_rank
-from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.render import RenderContext, printable
 from rabbitmq_preflight.report import Finding, Report
 
 PER_KIND_LIMIT = 10  # annotations GitHub shows per step, for each of error, warning and notice
@@ -38,7 +38,8 @@ def escape_property(text: str) -> str:
 
 def annotation(f: Finding, ctx: RenderContext) -> str:
     """One workflow command for a finding."""
-    title = f"{f.node or 'cluster'} {f.rule} {f.slug}" + (" (could not check)" if f.outcome == "unknown" else "")
+    title = printable(f"{f.node or 'cluster'} {f.rule} {f.slug}") + (
+        " (could not check)" if f.outcome == "unknown" else "")
     props = []
     if ctx.inventory_path:
         props.append(f"file={escape_property(ctx.inventory_path)}")
@@ -46,7 +47,7 @@ def annotation(f: Finding, ctx: RenderContext) -> str:
         if line:
             props.append(f"line={line}")
     props.append(f"title={escape_property(title)}")
-    message = f"{f.message}\nfix: {f.remediation}"
+    message = f"{printable(f.message, keep_newlines=True)}\nfix: {printable(f.remediation, keep_newlines=True)}"
     return f"::{COMMANDS[f.severity]} {','.join(props)}::{escape_data(message)}"
 
 
@@ -88,7 +89,8 @@ def render(report: Report, ctx: RenderContext) -> str:
 
 def _cell(text: str) -> str:
     """Table-safe Markdown: no line breaks, no pipes, no HTML (`<peer address>` must stay visible)."""
-    return html.escape(text, quote=False).replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+    lines = text.replace("\r", "").split("\n")
+    return "<br>".join(html.escape(printable(line), quote=False).replace("|", "\\|") for line in lines)
 
 
 def _status(f: Finding, fail_on: Severity) -> str:

@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
 
+from rabbitmq_preflight.outputs import json_safe
 from rabbitmq_preflight.render import RenderContext
 from rabbitmq_preflight.report import CheckResult, Finding, Report
 
@@ -108,7 +109,7 @@ def _testcase(case: Case, ctx: RenderContext) -> ET.Element:
 
 
 def _evidence(f: Finding) -> str:
-    return f"\nevidence: {json.dumps(f.evidence, sort_keys=True, default=str)}" if f.evidence else ""
+    return f"\nevidence: {json.dumps(json_safe(f.evidence), sort_keys=True, default=str)}" if f.evidence else ""
 
 
 def _tally(tag: str, name: str, members: list[Case], time: str) -> ET.Element:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.outputs import json_safe
 from rabbitmq_preflight.render import RenderContext
 from rabbitmq_preflight.report import Finding, Report
 from rabbitmq_preflight.rule import Rule
@@ -139,4 +140,5 @@ def sarif_log(report: Report, ctx: RenderContext) -> Json:
 
 
 def render(report: Report, ctx: RenderContext) -> str:
-    return json.dumps(sarif_log(report, ctx), indent=2, ensure_ascii=False) + "\n"
+    # allow_nan=False: evidence from the API may hold NaN/Infinity, which would make the file invalid JSON
+    return json.dumps(json_safe(sarif_log(report, ctx)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -1,6 +1,8 @@
 """Text renderer for people: grouped by node, most severe first, every finding with its fix.
 
-Colour only when asked (the CLI asks when stdout is a TTY and NO_COLOR is unset).
+Colour only when asked (the CLI asks when stdout is a TTY and NO_COLOR is unset). Every string that
+can come from a peer or a file passes through `printable`: a queue name holding ESC sequences is
+shown as `\\x1b[2J`, never sent to the terminal as one.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import textwrap
 from itertools import groupby
 
 from rabbitmq_preflight.contract import severity_rank
-from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.render import RenderContext, printable
 from rabbitmq_preflight.report import Finding, Report
 
 _COLORS = {"critical": "1;35", "error": "1;31", "warning": "1;33", "info": "36", "unknown": "1;34"}
@@ -26,10 +28,10 @@ def _label(f: Finding, color: bool) -> str:
 
 
 def _finding_lines(f: Finding, color: bool) -> list[str]:
-    tag = f"  [waived: {f.waiver_reason}]" if f.waived else ("  [in baseline]" if f.baseline else "")
+    tag = f"  [waived: {printable(f.waiver_reason or '')}]" if f.waived else ("  [in baseline]" if f.baseline else "")
     head = f"  {_label(f, color)} {f.rule} {f.slug}{tag}"
-    body = textwrap.wrap(f.message, width=100, initial_indent="      ", subsequent_indent="      ")
-    fix = textwrap.wrap(f.remediation, width=100, initial_indent="      fix: ",
+    body = textwrap.wrap(printable(f.message), width=100, initial_indent="      ", subsequent_indent="      ")
+    fix = textwrap.wrap(printable(f.remediation), width=100, initial_indent="      fix: ",
                         subsequent_indent="           ")
     return [head, *body, *fix]
 
@@ -47,7 +49,7 @@ def _unknown_lines(items: list[Finding], color: bool) -> list[str]:
         ids = ", ".join(f.rule for f in group)
         out.extend(textwrap.wrap(f"{len(group)} checks could not be performed: {ids}", width=100,
                                  initial_indent=f"  {_label(group[0], color)} ", subsequent_indent="      "))
-        out.extend(textwrap.wrap(f"because: {reason}", width=100, initial_indent="      ",
+        out.extend(textwrap.wrap(f"because: {printable(reason)}", width=100, initial_indent="      ",
                                  subsequent_indent="      "))
     return out
 
@@ -55,14 +57,15 @@ def _unknown_lines(items: list[Finding], color: bool) -> list[str]:
 def render(report: Report, ctx: RenderContext) -> str:
     color = ctx.color
     out = [
-        f"preflight {report.tool.version} — cluster {report.cluster!r} ({report.inventory}), "
-        f"checked from {', '.join(report.origins) or '?'} in {report.duration_ms / 1000:.2f} s",
+        f"preflight {report.tool.version} — cluster {printable(repr(report.cluster))} "
+        f"({printable(report.inventory)}), checked from {printable(', '.join(report.origins)) or '?'} in "
+        f"{report.duration_ms / 1000:.2f} s",
         "",
     ]
     ordered = sorted(report.findings, key=lambda f: (f.node is None, f.node or ""))
     for node, group in groupby(ordered, key=lambda f: f.node):
         items = sorted(group, key=lambda f: (f.waived or f.baseline, -severity_rank(f.severity), f.rule))
-        out.append(_paint(node or "cluster-wide", "1", color))
+        out.append(_paint(printable(node or "cluster-wide"), "1", color))
         for f in items:
             if f.outcome == "fail":
                 out.extend(_finding_lines(f, color))
@@ -78,7 +81,7 @@ def render(report: Report, ctx: RenderContext) -> str:
     )
     skipped = sorted({ch.reason for ch in report.checks if ch.status == "skipped" and ch.reason})
     if skipped:
-        out.append("Skipped because: " + "; ".join(skipped[:5]) + ("; …" if len(skipped) > 5 else ""))
+        out.append("Skipped because: " + printable("; ".join(skipped[:5])) + ("; …" if len(skipped) > 5 else ""))
     failing = report.failing(ctx.fail_on)
     verdict = (
         _paint(f"FAIL: {len(failing)} finding(s) at or above {ctx.fail_on}", _COLORS["error"], color)

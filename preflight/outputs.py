@@ -1,0 +1,157 @@
+"""Where reports and facts go: a file named on the command line, or standard output.
+
+`write_text(path, text)` replaces a regular file atomically: a new file is created beside it with
+`O_EXCL|O_NOFOLLOW` (`tempfile.mkstemp` in the target's directory, so a planted `<report>.tmp` symlink
+is never followed) and renamed over the target. A target that exists and is not a regular file — a
+character device such as /dev/null or /dev/stdout's terminal, a FIFO a reader waits on — is written in
+place, never renamed over (root writing `--report json:/dev/null` must not replace the device node).
+
+`write_stdout(text)` writes the main output. A reader that went away (`| head -1`) stays the quiet
+BrokenPipeError that `run_guarded` turns into 141; a closed (`>&-`) or full (`/dev/full`) stdout is a
+`UsageError`: one line, exit 2.
+
+Text is encoded with `backslashreplace`: a lone surrogate or any character the encoding cannot carry
+(a queue name from the API) is written as its escape instead of crashing the renderer's caller.
+Standard library only: this sits on the CLI's start-up path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rabbitmq_preflight.errors import UsageError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+
+def encode(text: str, encoding: str | None = "utf-8") -> bytes:
+    return text.encode(encoding or "utf-8", errors="backslashreplace")
+
+
+def json_safe(value: Any) -> Any:
+    """JSON data any strict parser accepts: NaN and ±Infinity (which `json.dumps` would write as bare
+    `NaN`, invalid JSON) become null, and lone surrogates (which UTF-8 cannot carry) their escapes."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {json_safe(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def model_json(model: BaseModel, indent: int = 2) -> str:
+    """A report or facts document as JSON. pydantic's serializer is the fast path (it writes NaN as
+    null); a lone surrogate from a peer makes it fail, and then the data is sanitized first."""
+    from pydantic_core import PydanticSerializationError
+
+    try:
+        return model.model_dump_json(by_alias=True, indent=indent)
+    except PydanticSerializationError:
+        data = json_safe(model.model_dump(mode="json", by_alias=True))
+        return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a report or facts file; a path we cannot write is the user's to fix: exit 2."""
+    data = encode(text)
+    try:
+        try:
+            existing: os.stat_result | None = os.stat(path)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and stat.S_ISDIR(existing.st_mode):
+            raise UsageError(f"cannot write {path}: it is a directory")
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            _write_in_place(path, data)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace_atomically(path, data, existing)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _replace_atomically(path: Path, data: bytes, existing: os.stat_result | None) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # O_EXCL|O_NOFOLLOW
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            # mkstemp makes 0600; give the file the mode an ordinary create (or the file it replaces) has
+            os.fchmod(out.fileno(), stat.S_IMODE(existing.st_mode) if existing else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    """A device or FIFO: open it for writing as it is (no create, no truncate, no rename)."""
+    flags = os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK  # a FIFO with no reader: ENXIO, not a hang
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise UsageError(f"cannot write {path}: a FIFO with no reader") from None
+        raise
+    try:
+        os.set_blocking(fd, True)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def write_stdout(text: str) -> None:
+    """The main output, flushed; a closed or full stdout is a usage error (exit 2), not a crash."""
+    stream = sys.stdout
+    if stream is None:  # started with `>&-`: Python leaves sys.stdout None
+        raise UsageError("cannot write the output: standard output is closed")
+    try:
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None:
+            stream.flush()
+            buffer.write(encode(text, getattr(stream, "encoding", None)))
+            buffer.flush()
+        else:
+            stream.write(encode(text, getattr(stream, "encoding", None)).decode(stream.encoding or "utf-8"))
+            stream.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as exc:  # ValueError: the stream was closed under us
+        _detach_stdout()
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is closed"
+        raise UsageError(f"cannot write the output to standard output: {reason}") from None
+
+
+def _detach_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's last flush of what could not be written stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
