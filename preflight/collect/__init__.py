@@ -26,6 +26,7 @@ from rabbitmq_preflight.collect.resolve import collect_resolution
 from rabbitmq_preflight.collect.threads import use_daemon_threads
 from rabbitmq_preflight.facts import Discovery, Facts, InventorySummary, NodeFacts, Origin, View
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
+from rabbitmq_preflight.redact import run_secrets
 
 NodeCollector = Callable[[NodeSpec, NodeFacts, CollectOptions], Coroutine[object, object, None]]
 ViewCollector = Callable[[View, CollectOptions], Coroutine[object, object, None]]
@@ -95,7 +96,8 @@ async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
 def collect(inv: Inventory, opts: CollectOptions) -> Facts:
     """Probe everything the inventory names, from this host, under the deadline."""
     inv, view = asyncio.run(_discover_then_collect(inv, opts))
-    return Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=[view])
+    facts = Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=[view])
+    return run_secrets(opts).scrub(facts)  # a peer that echoed our password or cookie: redacted here, once
 
 
 async def _discover_then_collect(inv: Inventory, opts: CollectOptions) -> tuple[Inventory, View]:
