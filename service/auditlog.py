@@ -157,14 +157,14 @@ class AuditSink:
             return exc.strerror or str(exc)
         if written == len(line):
             return None
-        if start >= 0:  # a short write (disk full mid-record): take the fragment back out
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, start)
-            return f"only {written} of {len(line)} bytes could be written (disk full?)"
-        # A pipe or the journal's stream socket: finish the line rather than leave half of it.
+        # A short write: the disk filled up mid-record, or a signal interrupted a pipe write. Try to
+        # finish the line; if that fails, take the fragment back out of a file (a pipe cannot).
         try:
             _write_all(self._fd, line[written:])
         except OSError as exc:
+            if start >= 0:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, start)
             return exc.strerror or str(exc)
         return None
 

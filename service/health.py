@@ -40,12 +40,13 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # that could not be written whole, a torn line repaired at start).
 ERROR_STAGES = ("run", "collect", "state", "reload", "audit")
 # The endpoint serves with a fixed pool: WORKERS threads, QUEUED accepted connections waiting for
-# one, BACKLOG connections waiting in the kernel to be accepted. A connection beyond the queue gets
-# an immediate 503 and is closed; a client gets CLIENT_TIMEOUT seconds to send its request.
+# one, BACKLOG connections waiting in the kernel to be accepted. A connection that finds the queue
+# full for QUEUE_WAIT gets a 503 and is closed; a client gets CLIENT_TIMEOUT seconds to send its request.
 WORKERS = 8
 QUEUED = 512
 BACKLOG = 1024
 CLIENT_TIMEOUT = 5.0
+QUEUE_WAIT = 0.5  # how long accepting pauses for a free place in the queue before a 503
 _BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
          b"Content-Length: 25\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy: too many requests\r\n")
 _log = logging.getLogger("rabbitmq_preflight.health")
@@ -214,8 +215,12 @@ class _Server(HTTPServer):
             worker.start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        """Queue the connection for a worker; when the queue stays full for a moment, refuse it.
+
+        While this waits, no new connection is accepted: they wait in the kernel's backlog instead.
+        """
         try:
-            self._pending.put_nowait((request, client_address))
+            self._pending.put((request, client_address), timeout=QUEUE_WAIT)
         except queue.Full:
             self._refuse(request, client_address)
 
