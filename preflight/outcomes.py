@@ -26,6 +26,7 @@ ErrorKind = Literal[
     "not_found",  # endpoint or object absent (HTTP 404, EPMD name not registered)
     "http_error",  # any other HTTP error status
     "denied",  # local permission problem (file not readable, process not inspectable)
+    "local_limit",  # this host ran out of something (file descriptors, ports, threads): not the peer's doing
     "not_configured",  # the inventory gives no way to make this observation
     "skipped",  # deliberately not attempted (a prerequisite failed, or an option said so)
     "error",  # anything else, with a detail
@@ -86,6 +87,13 @@ class Denied(ProbeFailure):
     kind = "denied"
 
 
+class LocalLimit(ProbeFailure):
+    """The probe could not be made from here: EMFILE, no free local port, no thread. Says nothing
+    about the peer — never to be read as refused or filtered."""
+
+    kind = "local_limit"
+
+
 class NotConfigured(ProbeFailure):
     kind = "not_configured"
 
@@ -95,6 +103,8 @@ class Skipped(ProbeFailure):
 
 
 _UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+# Out of descriptors, buffers, memory or local ports: this host's limits, whatever the peer does.
+_LOCAL_LIMIT_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EADDRNOTAVAIL, errno.EAGAIN}
 
 
 def classify_os_error(exc: BaseException, what: str) -> ProbeFailure:
@@ -109,6 +119,9 @@ def classify_os_error(exc: BaseException, what: str) -> ProbeFailure:
         return Refused(f"{what}: connection refused (nothing listening)")
     if isinstance(exc, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
         return Closed(f"{what}: connection closed by the peer")
+    if isinstance(exc, OSError) and exc.errno in _LOCAL_LIMIT_ERRNOS:
+        return LocalLimit(f"{what}: not probed: {exc.strerror or 'resource limit'} on this host "
+                          "(a local limit, not the peer)")
     if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
         return Unreachable(f"{what}: {exc.strerror or 'unreachable'}")
     if isinstance(exc, OSError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, rule
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._shell import on_host, placeholder, shell_quote, valid_host
 from rabbitmq_preflight.rules._util import multi_view, node_views, origin_label
 
@@ -41,7 +41,10 @@ def _port_rule(
         bad = [c for c in nf.ports.values() if c.status in statuses]
         for check in bad:
             yield make(node, origin, nf, check)
-        if not bad:
+        unprobed = [c for c in nf.ports.values() if c.status == "local_limit"]
+        if not bad and unprobed:  # this host ran out of sockets or ports: nothing is known of the peer
+            yield Unknown(node, "; ".join(c.detail or f"tcp/{c.port}: local limit" for c in unprobed))
+        elif not bad:
             yield Pass(node)
 
 

@@ -23,10 +23,14 @@ from rabbitmq_preflight.collect.localhost import collect_listeners
 from rabbitmq_preflight.collect.management import collect_management_node, collect_management_view, discover
 from rabbitmq_preflight.collect.options import CollectOptions
 from rabbitmq_preflight.collect.resolve import collect_resolution
+from rabbitmq_preflight.collect.tcp import BUDGET, MAX_SOCKETS, SocketBudget
 from rabbitmq_preflight.collect.threads import use_daemon_threads
 from rabbitmq_preflight.facts import Discovery, Facts, InventorySummary, NodeFacts, Origin, View
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
 from rabbitmq_preflight.redact import run_secrets
+
+NODE_SOCKETS = 4  # sockets one node's probes hold at most at once (AMQP, AMQPS, epmd/dist, HTTP)
+CANCEL_GRACE = 0.05  # seconds cancelled probes get to finish at the deadline; the rest are abandoned
 
 NodeCollector = Callable[[NodeSpec, NodeFacts, CollectOptions], Coroutine[object, object, None]]
 ViewCollector = Callable[[View, CollectOptions], Coroutine[object, object, None]]
@@ -53,10 +57,29 @@ async def _guarded(label: str, coro: Coroutine[object, object, None], errors: li
         errors.append(f"{label}: {type(exc).__name__}")
 
 
+# Collectors that open their own HTTP client (not through tcp.open_connection): each holds this many
+# slots of the run's socket budget while it runs.
+HTTP_SLOTS: dict[NodeCollector, int] = {collect_management_node: 2}
+
+
+async def _in_budget(slots: int, coro: Coroutine[object, object, None]) -> None:
+    budget = BUDGET.get()
+    if budget is None:
+        await coro
+        return
+    try:
+        async with budget.hold(slots):
+            await coro
+    finally:
+        coro.close()  # never started (cancelled while waiting for slots): no "never awaited" warning
+
+
 async def collect_node(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions, errors: list[str]) -> None:
-    await asyncio.gather(
-        *(_guarded(f"{c.__name__} ({spec.name})", c(spec, facts, opts), errors) for c in NODE_COLLECTORS)
-    )
+    def run(c: NodeCollector) -> Coroutine[object, object, None]:
+        coro = c(spec, facts, opts)
+        return _in_budget(HTTP_SLOTS[c], coro) if c in HTTP_SLOTS else coro
+
+    await asyncio.gather(*(_guarded(f"{c.__name__} ({spec.name})", run(c), errors) for c in NODE_COLLECTORS))
 
 
 def _origin_node(inv: Inventory, hostname: str, fqdn: str | None) -> str | None:
@@ -76,18 +99,31 @@ async def _fqdn(hostname: str, timeout: float) -> str | None:
 async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
+    end = t0 + opts.deadline  # everything below, the host's own name included, counts against it
     hostname = socket.gethostname()
     fqdn = await _fqdn(hostname, min(opts.timeout, 1.0))
     nodes = {spec.name: NodeFacts(name=spec.name, target=spec.target) for spec in inv.nodes}
     origin = Origin(hostname=hostname, fqdn=fqdn, node=_origin_node(inv, hostname, fqdn), collected_at=started)
     view = View(origin=origin, nodes=nodes)
     errors = origin.collector_errors
-    tasks = [asyncio.create_task(collect_node(spec, nodes[spec.name], opts, errors)) for spec in inv.nodes]
+    todo = iter(inv.nodes)  # shared by the workers: each node is taken once, in inventory order
+
+    async def worker() -> None:
+        for spec in todo:
+            await collect_node(spec, nodes[spec.name], opts, errors)
+
+    # Nodes in flight at once: enough to fill the socket budget, few enough that one turn of the event
+    # loop stays short (10,000 node tasks at once starved the loop until every connect "timed out").
+    # A node the deadline leaves unstarted keeps `None` facts: not attempted, reported unknown.
+    budget = BUDGET.get()
+    in_flight = min(len(inv.nodes), max(1, (budget.limit if budget else MAX_SOCKETS) // NODE_SOCKETS))
+    tasks = [asyncio.create_task(worker()) for _ in range(in_flight)]
     tasks += [asyncio.create_task(_guarded(c.__name__, c(view, opts), errors)) for c in VIEW_COLLECTORS]
-    _, pending = await asyncio.wait(tasks, timeout=opts.deadline)
+    _, pending = await asyncio.wait(tasks, timeout=max(0.0, end - time.perf_counter()))
     for task in pending:
         task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+    if pending:  # cancelled probes abort their sockets (tcp.close_quietly): give them a moment, not more
+        await asyncio.wait(pending, timeout=CANCEL_GRACE)
     origin.duration_ms = round((time.perf_counter() - t0) * 1000, 1)
     origin.deadline_reached = bool(pending)
     return view
@@ -105,6 +141,7 @@ async def _discover_then_collect(inv: Inventory, opts: CollectOptions) -> tuple[
     names members the inventory lacks is the probing redone for the grown list. Both share the
     run's deadline, and the common case (a complete inventory) costs no extra round trip."""
     use_daemon_threads()  # a getaddrinfo stuck on a silent DNS server must not hold the run past the deadline
+    BUDGET.set(SocketBudget())  # sockets open at once: sized from this process's fd limit
     t0 = time.perf_counter()
 
     async def bounded_discovery() -> tuple[Inventory, Discovery | None]:

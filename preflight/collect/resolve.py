@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rabbitmq_preflight.collect.threads import MAX_THREADS, submit_lookup
 from rabbitmq_preflight.facts import HostResolution, Observation, ProbeError, View
-from rabbitmq_preflight.outcomes import ProbeFailure, TimedOut, Unresolvable
+from rabbitmq_preflight.outcomes import LocalLimit, ProbeFailure, TimedOut, Unresolvable
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.collect.options import CollectOptions
@@ -50,11 +51,14 @@ def _sorted_addresses(addresses: set[str]) -> list[str]:
 
 async def resolve_system(host: str, timeout: float) -> list[str]:
     """getaddrinfo with a timeout (it has none of its own); raises Unresolvable or TimedOut."""
-    loop = asyncio.get_running_loop()
+    lookup = submit_lookup(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
     try:
         async with asyncio.timeout(timeout):
-            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            infos = await asyncio.wrap_future(lookup)
     except TimeoutError:
+        if lookup.cancelled():  # still queued behind other lookups: never asked, nothing to say of DNS
+            raise LocalLimit(f"resolving {host} was not attempted within {timeout:g} s: all "
+                             f"{MAX_THREADS} resolver threads of this host were busy") from None
         raise TimedOut(f"resolving {host} took longer than {timeout:g} s") from None
     except socket.gaierror as exc:
         raise Unresolvable(f"{host} does not resolve on this host ({exc.strerror})") from None

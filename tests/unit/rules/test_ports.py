@@ -60,3 +60,12 @@ def test_required_port_held_by_another_program_names_the_process() -> None:
 
 def test_port_in_use_is_not_judged_on_a_host_that_is_not_a_node() -> None:
     assert run_rules(facts(node("rabbit@a")), [rule_by_id("PORT005")]).checks == []
+
+
+def test_a_local_limit_is_unknown_not_refused_filtered_or_pass() -> None:
+    detail = "127.0.0.9:5672: not probed: Too many open files on this host (a local limit, not the peer)"
+    n = node("rabbit@a", ports=[port("amqp", 5672, "local_limit", detail=detail), port("epmd", 4369)])
+    for rule_id in ("PORT001", "PORT002"):
+        report = judge(rule_id, n)
+        assert [c.status for c in report.checks] == ["unknown"], rule_id
+        assert all("Too many open files" in f.message for f in report.findings)

@@ -132,7 +132,7 @@ def test_order_is_env_then_server_file_then_user_file(homes: Homes) -> None:
 def test_unreadable_server_file_falls_through_to_the_user_file(homes: Homes, monkeypatch: pytest.MonkeyPatch) -> None:
     write(homes.server / ".erlang.cookie", b"server-cookie-0123456789")
     write(homes.user / ".erlang.cookie", b"user-cookie-0123456789")
-    real_read = cookie.read_bounded
+    from rabbitmq_preflight.inputs import read_bounded as real_read
 
     def denied(path: Path | str, limit: int) -> bytes:
         if Path(path).parent == homes.server:

@@ -1,0 +1,95 @@
+"""Benchmark: `preflight check` on a very large inventory under `--deadline`, as a user runs it.
+
+Every node is an unused loopback address (127.x.y.z), so every port refuses at once: what is measured
+is the tool's own cost — tasks, sockets, threads, rules, rendering — and whether the deadline holds.
+Prints wall time, peak RSS and how the ports were reported (all should be `refused`: a local limit
+such as EMFILE is not a firewall, and must never read as `timeout`). Asserts nothing.
+
+    .venv/bin/python bench/scale.py [--nodes 1000 10000] [--deadline 5] [--unresolvable 0]
+
+`--unresolvable N` adds N nodes whose host names do not resolve (`*.invalid`), which exercises the
+resolver threads instead of the sockets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def inventory(nodes: int, unresolvable: int) -> str:
+    lines = []
+    for i in range(nodes):
+        host = f"127.{100 + i // 65025}.{(i // 255) % 255}.{i % 255 + 1}"
+        lines.append(f'[[nodes]]\nname = "rabbit@n{i}"\naddress = "{host}"\n')
+    for i in range(unresolvable):
+        lines.append(f'[[nodes]]\nname = "rabbit@gone-{i}.invalid"\n')
+    return "\n".join(lines)
+
+
+def _port_statuses(doc: object, out: collections.Counter[str]) -> None:
+    if isinstance(doc, dict):
+        if isinstance(doc.get("role"), str) and isinstance(doc.get("status"), str):
+            out[f"{doc['role']}:{doc['status']}"] += 1
+        for value in doc.values():
+            _port_statuses(value, out)
+    elif isinstance(doc, list):
+        for value in doc:
+            _port_statuses(value, out)
+
+
+def run(nodes: int, deadline: float, unresolvable: int) -> None:
+    """One size, in this (fresh) process: RUSAGE_CHILDREN is then the one child's peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        inv, saved = Path(tmp) / "inventory.toml", Path(tmp) / "facts.json"
+        inv.write_text(inventory(nodes, unresolvable))
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "rabbitmq_preflight", "check", "--inventory", str(inv), "--deadline",
+             str(deadline), "--format", "json", "--save-facts", str(saved)],
+            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "NO_COLOR": "1"}, check=False,
+        )
+        wall = time.perf_counter() - t0
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        statuses: collections.Counter[str] = collections.Counter()
+        collect_ms, reached = None, None
+        if saved.exists():
+            doc = json.loads(saved.read_text())
+            _port_statuses(doc, statuses)
+            origin = doc["views"][0]["origin"]
+            collect_ms, reached = origin.get("duration_ms"), origin.get("deadline_reached")
+        print(f"{nodes:>6} nodes + {unresolvable} unresolvable, --deadline {deadline:g}: exit {proc.returncode}, "
+              f"wall {wall:.2f} s (collect {collect_ms} ms, deadline reached: {reached}), "
+              f"peak RSS {rss / 1024:.0f} MiB")
+        if proc.returncode not in (0, 1):
+            print("   stderr:", proc.stderr.strip()[:500])
+        print("   ports: " + ", ".join(f"{k} {n}" for k, n in sorted(statuses.items())))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--deadline", type=float, default=5.0)
+    parser.add_argument("--unresolvable", type=int, default=0)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        run(args.nodes[0], args.deadline, args.unresolvable)
+        return
+    for n in args.nodes:  # each size in a fresh process, so each peak RSS is its own
+        subprocess.run([sys.executable, __file__, "--one", "--nodes", str(n), "--deadline", str(args.deadline),
+                        "--unresolvable", str(args.unresolvable)], check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Bounds that hold at any size, asserted by instrumenting — not by timing: open probe sockets never
+exceed the run's socket budget, blocking calls never exceed the pool's threads, and a local resource
+limit is its own outcome, never "refused" or "filtered"."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import threading
+import time
+
+import pytest
+
+from rabbitmq_preflight.collect import collect, tcp
+from rabbitmq_preflight.collect import resolve as resolve_module
+from rabbitmq_preflight.collect.options import CollectOptions
+from rabbitmq_preflight.collect.threads import DaemonThreadExecutor
+from rabbitmq_preflight.inventory import Inventory
+from rabbitmq_preflight.outcomes import LocalLimit, classify_os_error
+
+
+def test_emfile_is_a_local_limit_not_a_firewall() -> None:
+    for code in (errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS):
+        failure = classify_os_error(OSError(code, "x"), "127.0.0.1:5672")
+        assert isinstance(failure, LocalLimit) and failure.kind == "local_limit", code
+        assert "local limit" in failure.detail
+
+
+def test_socket_budget_follows_the_fd_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("resource.getrlimit", lambda _: (1024, 4096))
+    assert tcp.socket_limit() == (1024 - tcp.FD_RESERVE) // 2
+    monkeypatch.setattr("resource.getrlimit", lambda _: (200, 4096))
+    assert tcp.socket_limit() == 36
+    monkeypatch.setattr("resource.getrlimit", lambda _: (10**6, 10**6))
+    assert tcp.socket_limit() == tcp.MAX_SOCKETS
+
+
+def _refusing_ports(n: int) -> list[int]:
+    ports = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        ports.append(s.getsockname()[1])
+        s.close()  # bound then closed: nothing listens there, a connect is refused
+    return ports
+
+
+def test_open_sockets_never_exceed_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    open_now = 0
+    peak = 0
+    real_socket = socket.socket
+
+    class Counted(real_socket):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            nonlocal open_now, peak
+            super().__init__(*args, **kwargs)
+            self.counted = len(args) < 4 and "fileno" not in kwargs  # a probe's, not the loop's socketpair
+            if self.counted:
+                open_now += 1
+                peak = max(peak, open_now)
+
+        def close(self) -> None:
+            nonlocal open_now
+            if getattr(self, "counted", False) and self.fileno() != -1:
+                open_now -= 1
+            super().close()
+
+    ports = _refusing_ports(200)
+    monkeypatch.setattr(socket, "socket", Counted)
+
+    async def main() -> list[str]:
+        budget = tcp.SocketBudget(limit=5)
+        tcp.BUDGET.set(budget)
+        results = await asyncio.gather(*(tcp.probe_port("127.0.0.1", p, "amqp", 2.0) for p in ports))
+        assert budget.peak <= 5 and budget.in_use == 0
+        return [r.status for r in results]
+
+    statuses = asyncio.run(main())
+    assert set(statuses) == {"refused"}
+    assert peak <= 5
+
+
+def test_a_thousand_refused_nodes_are_refused_and_within_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scale case in small: far more nodes than sockets; every port reads refused, none filtered."""
+    budgets: list[tcp.SocketBudget] = []
+    real = tcp.SocketBudget
+
+    def small(limit: int | None = None) -> tcp.SocketBudget:
+        budgets.append(real(limit=16))
+        return budgets[-1]
+
+    monkeypatch.setattr("rabbitmq_preflight.collect.SocketBudget", small)
+    nodes = [{"name": f"rabbit@n{i}", "address": f"127.77.{i // 250}.{i % 250 + 1}"} for i in range(300)]
+    inv = Inventory.model_validate({"nodes": nodes, "source": "test"})
+    facts = collect(inv, CollectOptions.of(inv, 2.0, 60.0, no_handshake=True))
+    statuses = {c.status for nf in facts.views[0].nodes.values() for c in nf.ports.values()}
+    assert statuses == {"refused"}
+    assert budgets and budgets[0].peak <= 16 and budgets[0].in_use == 0
+
+
+def test_blocking_calls_never_exceed_the_thread_bound() -> None:
+    pool = DaemonThreadExecutor(max_threads=4)
+    release = threading.Event()
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def stuck() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(10)
+        with lock:
+            running -= 1
+
+    before = threading.active_count()
+    futures = [pool.submit(stuck) for _ in range(300)]
+    time.sleep(0.2)
+    assert threading.active_count() - before <= 4 and pool.peak_threads == 4 and most <= 4
+    queued = futures[-1]
+    assert queued.cancel()  # still queued: never runs
+    release.set()
+    for f in futures[:-1]:
+        f.result(timeout=10)
+    assert pool.peak_threads == 4 and most <= 4
+
+
+def test_a_lookup_left_queued_is_a_local_limit_not_a_dns_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = DaemonThreadExecutor(max_threads=1)
+    release = threading.Event()
+    pool.submit(release.wait, 10)  # the only resolver thread is busy
+    monkeypatch.setattr(resolve_module, "submit_lookup", pool.submit)
+    try:
+        with pytest.raises(LocalLimit, match=r"not attempted .* resolver threads"):
+            asyncio.run(resolve_module.resolve_system("rabbit-host.invalid", 0.2))
+    finally:
+        release.set()
+
+
+def test_many_cancelled_waiters_cost_nothing_and_lose_no_slot() -> None:
+    async def main() -> None:
+        budget = tcp.SocketBudget(limit=2)
+        await budget.acquire()
+        await budget.acquire()
+        waiters = [asyncio.create_task(budget.acquire()) for _ in range(20_000)]
+        await asyncio.sleep(0)
+        for w in waiters[:-1]:
+            w.cancel()
+        await asyncio.gather(*waiters[:-1], return_exceptions=True)
+        budget.release()  # goes past 19,999 cancelled waiters to the live one
+        await asyncio.wait_for(waiters[-1], 1)
+        assert budget.in_use == 2
+        budget.release(2)
+        assert budget.in_use == 0
+        async with budget.hold(2):
+            assert budget.in_use == 2
+
+    asyncio.run(main())
