@@ -26,7 +26,7 @@ def test_discovery_cluster_view_and_node_overview_share_each_get() -> None:
         async with serve(FakeApi(routes)) as api:
             opts = options({NODE: api.port})
             spec = opts.inventory.nodes[0]
-            view = View(origin=Origin(hostname="h", collected_at="2026-01-01T00:00:00Z"))  # type: ignore[arg-type]
+            view = View(origin=Origin(hostname="h", collected_at="2026-01-01T00:00:00Z"))
             node = NodeFacts(name=NODE, target="127.0.0.1")
             await asyncio.gather(discover(opts.inventory, opts), collect_management_view(view, opts),
                                  collect_management_node(spec, node, opts))
@@ -47,7 +47,7 @@ def test_a_failed_get_is_shared_too_and_keeps_its_type() -> None:
                                   "/api/nodes": Answer.json({"error": "not_authorised"}, 401)}
         async with serve(FakeApi(routes)) as api:
             opts = options({NODE: api.port})
-            view = View(origin=Origin(hostname="h", collected_at="2026-01-01T00:00:00Z"))  # type: ignore[arg-type]
+            view = View(origin=Origin(hostname="h", collected_at="2026-01-01T00:00:00Z"))
             node = NodeFacts(name=NODE, target="127.0.0.1")
             await asyncio.gather(discover(opts.inventory, opts), collect_management_view(view, opts),
                                  collect_management_node(opts.inventory.nodes[0], node, opts))
