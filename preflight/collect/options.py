@@ -43,5 +43,5 @@ class CollectOptions:
             inventory=inv,
             timeout=timeout if timeout is not None else inv.cluster.probe_timeout,
             deadline=deadline if deadline is not None else inv.cluster.deadline,
-            **extra,
+            **dict[str, Any](extra),  # boolean flags (no_handshake…), never `answers`
         )
