@@ -173,7 +173,10 @@ def merge_facts(parts: list[Facts]) -> Facts:
     if not parts:
         raise ValueError("nothing to merge")
     first = parts[0]
-    nodes = {n.name: n for part in parts for n in part.inventory.nodes}
+    nodes: dict[str, NodeSpec] = {}
+    for n in (n for part in parts for n in part.inventory.nodes):
+        if n.name not in nodes or nodes[n.name].discovered:  # an operator's entry wins over a discovered one
+            nodes[n.name] = n
     summary = first.inventory.model_copy(
         update={
             "nodes": list(nodes.values()),
@@ -416,7 +419,8 @@ class ManagementFacts(_Model):
 
 
 class Discovery(_Model):
-    """Cluster members learned from one reachable node before probing (the inventory was extended)."""
+    """Cluster members learned from one reachable node before probing. Those the inventory lacks were
+    added as `discovered` nodes: reported (RUN004) and probed without secrets, never handshaken."""
 
     asked: list[str] = Field(default_factory=list)  # nodes whose API was tried
     answered_by: str | None = None

@@ -78,6 +78,11 @@ class NodeSpec(_Strict):
     dist_port: Port | None = None
     epmd_port: Port = 4369
     type: Literal["disc", "ram"] | None = None
+    # True: a member a peer named (the management API's `/api/nodes`), not one the operator listed. Such a
+    # node is probed only by what presents no secret — never the cookie handshake, never the management
+    # password — because its name, host and ports came from an answer we cannot authenticate. Set only
+    # by discovery; an inventory file cannot set it (`parse_inventory`).
+    discovered: bool = False
 
     @field_validator("name")
     @classmethod
@@ -145,6 +150,13 @@ class Inventory(_Strict):
 
     def node(self, name: str) -> NodeSpec | None:
         return next((n for n in self.nodes if n.name == name), None)
+
+    def listed(self, spec: NodeSpec) -> NodeSpec | None:
+        """The operator's own entry for `spec` — same name, same address, same ports, not discovered —
+        or None. Whatever presents a secret (the cookie handshake, the management password) asks this
+        first, so it only ever goes where the operator's inventory says that node is."""
+        own = self.node(spec.name)
+        return own if own is not None and not own.discovered and not spec.discovered and own == spec else None
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -229,6 +241,12 @@ def parse_inventory(data: dict[str, object], source: str, base: Path | None = No
             [f"{source}: management.password: do not write the password in the inventory; "
              f"use management.password_file or {PASSWORD_ENV}"]
         )
+    nodes = data.get("nodes")
+    flagged = [i for i, n in enumerate(nodes) if isinstance(n, dict) and "discovered" in n] if isinstance(
+        nodes, list) else []
+    if flagged:
+        raise InventoryError([f"{source}: nodes[{i}].discovered: unknown key (set by discovery, never by the "
+                              "inventory: a node listed here is a node the operator vouches for)" for i in flagged])
     try:
         inv = Inventory.model_validate({**data, "source": source})
     except ValidationError as exc:

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.rule import Fail, Pass, Result, rule
+from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, rule
 from rabbitmq_preflight.rules._shell import on_host
 from rabbitmq_preflight.rules._util import origin_label
 
@@ -144,3 +144,47 @@ def waiver_expired(facts: Facts) -> Iterator[Result]:
             evidence={"rule": w.rule, "expires": w.expires.isoformat()},
         )
     yield Pass(None)
+
+
+@rule(
+    id="RUN004",
+    slug="discovered-member",
+    family="cluster",
+    severity="warning",
+    title="A cluster member is not in the inventory, so its cookie was not checked",
+    rationale="""
+        The management API lists a member the inventory does not. Its name, address and ports come
+        from an answer preflight cannot authenticate (a hostile API, or anyone on its plain-HTTP path,
+        writes it), so the member is reported and probed only by what presents no secret: TCP
+        connects, EPMD, AMQP's unauthenticated Connection.Start. The Erlang distribution handshake is
+        not run with it — presenting the cookie to an address a peer chose lets that peer relay a real
+        node's challenge and obtain an authenticated distribution link (code execution on the
+        cluster) — and the management password is not sent to it. Its cookie check is `skipped`.
+    """,
+    remediation="If the member is yours, list it in the inventory (`[[nodes]]` with its `name` and "
+    "`address`) and run again: then its cookie is checked and its API asked.",
+)
+def discovered_member(facts: Facts) -> Iterator[Result]:
+    ran = False
+    for view in facts.views:
+        found = view.discovery
+        if found is None or found.answered_by is None:
+            continue
+        ran = True
+        for name in found.added:
+            spec = facts.inventory.node(name)
+            if spec is not None and not spec.discovered:
+                continue  # another snapshot's inventory lists it: checked there
+            yield Fail(
+                name, subject="inventory",
+                message=f"{name} is a cluster member ({found.answered_by}'s management API lists it) that "
+                f"the inventory does not list: probed from {origin_label(view.origin)} without secrets only; "
+                "its Erlang cookie was not checked and no credentials were sent to it",
+                remediation=f"If {name} is yours, add it to the inventory — `[[nodes]]` `name = \"{name}\"` "
+                "with its `address` — and run again to check its cookie.",
+                evidence={"listed_by": found.answered_by, "address": spec.target if spec else None},
+            )
+    if ran:
+        yield Pass(None)
+    else:
+        yield Skip(None, "no member discovery ran (it needs [management] credentials and an answering API)")

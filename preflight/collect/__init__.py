@@ -20,7 +20,12 @@ from rabbitmq_preflight.collect import amqp
 from rabbitmq_preflight.collect.cookie import collect_cookie
 from rabbitmq_preflight.collect.distribution import collect_distribution
 from rabbitmq_preflight.collect.localhost import collect_listeners
-from rabbitmq_preflight.collect.management import collect_management_node, collect_management_view, discover
+from rabbitmq_preflight.collect.management import (
+    collect_management_node,
+    collect_management_port,
+    collect_management_view,
+    discover,
+)
 from rabbitmq_preflight.collect.options import CollectOptions
 from rabbitmq_preflight.collect.resolve import collect_resolution
 from rabbitmq_preflight.collect.tcp import BUDGET, MAX_SOCKETS, SocketBudget
@@ -36,10 +41,20 @@ NodeCollector = Callable[[NodeSpec, NodeFacts, CollectOptions], Coroutine[object
 ViewCollector = Callable[[View, CollectOptions], Coroutine[object, object, None]]
 
 
-# Every source of per-node facts, run concurrently for each node. A collector fills its own
-# fields of NodeFacts and orders its own dependent steps (e.g. EPMD before the handshake).
+# Every source of per-node facts for the nodes the operator's inventory lists, run concurrently for
+# each node. A collector fills its own fields of NodeFacts and orders its own dependent steps (e.g. EPMD
+# before the handshake). These may present secrets: the handshake the cookie, the API the password.
 NODE_COLLECTORS: list[NodeCollector] = [
     amqp.collect_amqp, amqp.collect_amqps, collect_distribution, collect_management_node
+]
+
+# For members a peer named (`NodeSpec.discovered`: the management API's `/api/nodes`), only probes that
+# present no secret and trust no port the peer supplied: AMQP's Connection.Start (we send the protocol
+# header, nothing else), EPMD at the member's address and a bare connect to the port it names (the
+# handshake is skipped for a discovered spec, see distribution._probe_dist), a bare connect to the
+# management port. A collector goes here only if a hostile peer can gain nothing from it.
+DISCOVERED_COLLECTORS: list[NodeCollector] = [
+    amqp.collect_amqp, amqp.collect_amqps, collect_distribution, collect_management_port
 ]
 
 # Sources of facts about the cluster or the local host, run concurrently with the node probes.
@@ -75,11 +90,13 @@ async def _in_budget(slots: int, coro: Coroutine[object, object, None]) -> None:
 
 
 async def collect_node(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions, errors: list[str]) -> None:
+    collectors = DISCOVERED_COLLECTORS if spec.discovered else NODE_COLLECTORS
+
     def run(c: NodeCollector) -> Coroutine[object, object, None]:
         coro = c(spec, facts, opts)
         return _in_budget(HTTP_SLOTS[c], coro) if c in HTTP_SLOTS else coro
 
-    await asyncio.gather(*(_guarded(f"{c.__name__} ({spec.name})", run(c), errors) for c in NODE_COLLECTORS))
+    await asyncio.gather(*(_guarded(f"{c.__name__} ({spec.name})", run(c), errors) for c in collectors))
 
 
 def _origin_node(inv: Inventory, hostname: str, fqdn: str | None) -> str | None:
@@ -138,7 +155,8 @@ def collect(inv: Inventory, opts: CollectOptions) -> Facts:
 
 async def _discover_then_collect(inv: Inventory, opts: CollectOptions) -> tuple[Inventory, View]:
     """Ask one node for the cluster's members while the inventory's nodes are probed; only when it
-    names members the inventory lacks is the probing redone for the grown list. Both share the
+    names members the inventory lacks is the probing redone for the grown list (the new members
+    marked `discovered`: reported and probed without secrets, never handshaken). Both share the
     run's deadline, and the common case (a complete inventory) costs no extra round trip."""
     use_daemon_threads()  # a getaddrinfo stuck on a silent DNS server must not hold the run past the deadline
     BUDGET.set(SocketBudget())  # sockets open at once: sized from this process's fd limit

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.collect import epmd
 from rabbitmq_preflight.collect.cookie import Cookie
+from rabbitmq_preflight.collect.options import DISCOVERED
 from rabbitmq_preflight.collect.tcp import close_quietly, open_connection, port_failure, probe_port, read_exactly
 from rabbitmq_preflight.facts import (
     CookieFacts,
@@ -336,18 +337,28 @@ def no_cookie_reason(cookie: CookieFacts) -> str:
             "RabbitMQ user's or our own ~/.erlang.cookie); give --cookie-file")
 
 
+NOT_LISTED = f"{DISCOVERED}: list it to check its cookie"
+
+
 async def _probe_dist(spec: NodeSpec, facts: NodeFacts, port: int, version: int, opts: CollectOptions) -> None:
-    """The handshake when there is a cookie to present and it is allowed; a bare connect otherwise."""
+    """The handshake when there is a cookie to present and it is allowed; a bare connect otherwise.
+
+    The cookie is only presented to a node the operator's inventory lists, at the address it gives
+    (`opts.listed`), on the port the inventory or that address's EPMD named. A discovered member gets
+    a bare connect: a peer that named it could relay a real node's challenge through us.
+    """
     local = opts.local_cookie
-    cookie = None if opts.no_handshake else local.secret
+    cookie = None if opts.no_handshake or spec.discovered else local.secret
     if cookie is None:
-        why = (Skipped("the handshake was not attempted (--no-handshake)") if opts.no_handshake
+        why = (Skipped(NOT_LISTED) if spec.discovered
+               else Skipped("the handshake was not attempted (--no-handshake)") if opts.no_handshake
                else NotConfigured(no_cookie_reason(local.facts)))
         facts.ports["dist"] = await probe_port(spec.target, port, "dist", opts.timeout)
         facts.handshake = Observation[DistHandshake](error=ProbeError.of(why))
         return
+    listed = opts.listed(spec)
     facts.ports["dist"], facts.handshake = await probe_handshake(
-        spec.target, Attempt.new(spec.name, port, version), cookie, opts.timeout
+        listed.target, Attempt.new(listed.name, port, version), cookie, opts.timeout
     )
 
 
@@ -355,7 +366,8 @@ async def collect_distribution(spec: NodeSpec, facts: NodeFacts, opts: CollectOp
     """EPMD NAMES (the `epmd` port check) and PORT_PLEASE2 at once, then the handshake on the port.
 
     Both EPMD queries run concurrently and the handshake only waits for them when the inventory does
-    not give the port, so a blackholed host costs one timeout, not three.
+    not give the port, so a blackholed host costs one timeout, not three. A discovered member gets the
+    same EPMD queries and a bare connect to the port its EPMD names, never the handshake.
     """
     names_probe = epmd.probe_names(spec.target, spec.epmd_port, opts.timeout)
     if spec.dist_port:
@@ -369,6 +381,7 @@ async def collect_distribution(spec: NodeSpec, facts: NodeFacts, opts: CollectOp
     )
     port, version, why = _dist_port(spec, facts.epmd, facts.dist_registration)
     if port is None:
-        facts.handshake = Observation[DistHandshake](error=why)
+        facts.handshake = Observation[DistHandshake](error=ProbeError.of(Skipped(NOT_LISTED)) if spec.discovered
+                                                     else why)
         return
     await _probe_dist(spec, facts, port, version, opts)

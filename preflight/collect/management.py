@@ -36,7 +36,8 @@ from rabbitmq_preflight.collect.management_json import (
     parse_policies,
     parse_queue_page,
 )
-from rabbitmq_preflight.collect.tcp import port_failure
+from rabbitmq_preflight.collect.options import DISCOVERED
+from rabbitmq_preflight.collect.tcp import port_failure, probe_port
 from rabbitmq_preflight.facts import (
     ClusterNode,
     Discovery,
@@ -58,6 +59,7 @@ from rabbitmq_preflight.outcomes import (
     HttpError,
     NotFound,
     ProbeFailure,
+    Skipped,
     TimedOut,
     classify_os_error,
 )
@@ -267,12 +269,18 @@ def _tls_context() -> ssl.SSLContext:
 
 @asynccontextmanager
 async def open_api(spec: NodeSpec, opts: CollectOptions) -> AsyncIterator[ManagementApi]:
-    """An API client for one node: basic auth, per-request timeout = the probe timeout, no proxies."""
+    """An API client for one node: basic auth, per-request timeout = the probe timeout, no proxies.
+
+    The password only goes to a node the operator's inventory lists, at the address and port the
+    inventory gives (`opts.listed` raises NotInInventory otherwise): never to a member a peer named,
+    never to a host or port from an API answer. No redirects are followed, so no peer can send it on.
+    """
     import httpx
 
     mgmt = opts.inventory.management
     if mgmt is None or mgmt.password is None:
         raise ValueError("open_api needs [management] credentials")
+    spec = opts.listed(spec)
     verify: bool | Any = False  # plain http: no TLS, and no CA bundle to load (~20 ms per client)
     if mgmt.scheme == "https":
         verify = _tls_context() if mgmt.verify_tls else False
@@ -297,6 +305,9 @@ async def collect_management_node(spec: NodeSpec, facts: NodeFacts, opts: Collec
     """This node's own overview (its RabbitMQ and Erlang versions) over its own management port."""
     if not opts.management:
         return
+    if spec.discovered:  # never the password to a member a peer named (collect_node does not even ask)
+        await collect_management_port(spec, facts, opts)
+        return
     t0 = time.perf_counter()
     async with open_api(spec, opts) as api:
         try:
@@ -309,6 +320,17 @@ async def collect_management_node(spec: NodeSpec, facts: NodeFacts, opts: Collec
     facts.ports["management"] = PortCheck(
         role="management", port=spec.management_port, status="open", latency_ms=_ms(t0), speaks_protocol=True
     )
+
+
+async def collect_management_port(spec: NodeSpec, facts: NodeFacts, opts: CollectOptions) -> None:
+    """A discovered member's management port: a bare TCP connect, no HTTP, no credentials. Its API is
+    not asked (that would send the password to a host a peer named); the reason is recorded."""
+    if not opts.management:
+        return
+    facts.ports["management"] = await probe_port(spec.target, spec.management_port, "management", opts.timeout)
+    facts.management = Observation[MgmtOverview](error=ProbeError.of(Skipped(
+        f"{DISCOVERED}: its management API was not asked (the password only goes to inventory nodes); "
+        "list it in the inventory to query it")))
 
 
 def _port_after_failure(spec: NodeSpec, connected: bool, failure: ProbeFailure, elapsed: float) -> PortCheck:
@@ -325,8 +347,9 @@ def _port_after_failure(spec: NodeSpec, connected: bool, failure: ProbeFailure, 
 
 
 def _ask_order(inv: Inventory, local: str | None) -> list[NodeSpec]:
-    """The local node first (no network in between), then the inventory order."""
-    return sorted(inv.nodes, key=lambda n: n.name != local)
+    """The local node first (no network in between), then the inventory order; only the operator's
+    nodes (asking sends the password), never a discovered member."""
+    return sorted((n for n in inv.nodes if not n.discovered), key=lambda n: n.name != local)
 
 
 @dataclass
@@ -488,8 +511,14 @@ class QueueFetch:
 async def discover(
     inv: Inventory, opts: CollectOptions, local: str | None = None
 ) -> tuple[Inventory, Discovery | None]:
-    """Extend the inventory with cluster members it does not list (their address: the host part;
-    their ports: what `/api/overview` listeners say). Without credentials, nothing to ask."""
+    """Extend the inventory with the cluster members it does not list, marked `discovered`.
+
+    Their address is the host part of the name and their AMQP/management ports what `/api/overview`
+    listeners say — all from an answer we cannot authenticate (a hostile API, or anyone on its plain-HTTP
+    path, writes it). So they are only probed by what presents no secret (collect_node): never the
+    cookie handshake, never the management password, and never a distribution port the answer names (a
+    relayed handshake would hand the attacker an authenticated link to a real node). Without
+    credentials, nothing to ask."""
     if inv.management is None:
         return inv, None
     specs = _ask_order(inv, local)
@@ -526,13 +555,13 @@ def _discovered_spec(name: str, overview: MgmtOverview | None) -> NodeSpec | Non
     from pydantic import ValidationError
 
     ports: dict[str, int] = {}
-    roles = {"amqp": "amqp_port", "amqp/ssl": "amqps_port", "clustering": "dist_port",
-             "http": "management_port", "https": "management_port"}
+    # No "clustering" (dist_port): a distribution port is only ever learned from EPMD at the node's address.
+    roles = {"amqp": "amqp_port", "amqp/ssl": "amqps_port", "http": "management_port", "https": "management_port"}
     for listener in overview.listeners if overview else []:
         key = roles.get(listener.protocol)
         if listener.node == name and key is not None and key not in ports:
             ports[key] = listener.port
     try:
-        return NodeSpec(name=name, **ports)
+        return NodeSpec(name=name, discovered=True, **ports)
     except ValidationError:
         return None

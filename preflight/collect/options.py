@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rabbitmq_preflight.collect.cookie import LocalCookie, read_local_cookie
-from rabbitmq_preflight.inventory import Inventory
+from rabbitmq_preflight.inventory import Inventory, NodeSpec
+
+DISCOVERED = "discovered, not in the inventory"
+
+
+class NotInInventory(Exception):
+    """A secret was about to go to a node the operator's inventory does not list, or to another address
+    than the inventory gives for it. A bug in the caller (only inventory nodes run secret-bearing
+    collectors), so it is not a ProbeFailure: it surfaces as a failed collector (RUN001)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,15 @@ class CollectOptions:
     def management(self) -> bool:
         """The inventory gives management API credentials."""
         return self.inventory.management is not None
+
+    def listed(self, spec: NodeSpec) -> NodeSpec:
+        """The operator's entry for `spec`, for whatever presents a secret to it (the cookie handshake, the
+        management password): raises NotInInventory for a discovered member or an address/port that is
+        not the inventory's. Connect to what this returns, never to a host or port a peer supplied."""
+        own = self.inventory.listed(spec)
+        if own is None:
+            raise NotInInventory(f"{spec.name} is not listed in the inventory with this address")
+        return own
 
     @functools.cached_property
     def local_cookie(self) -> LocalCookie:

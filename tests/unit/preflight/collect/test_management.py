@@ -202,7 +202,7 @@ def test_4x_answer_with_ha_keys_says_the_queues_are_not_replicated() -> None:
     assert {c.rule: c.status for c in report.checks} == {"HA009": "fail", "HA001": "skipped"}
 
 
-def test_discovery_adds_the_members_the_inventory_lacks_with_their_listener_ports() -> None:
+def test_discovery_adds_the_members_the_inventory_lacks_marked_discovered_without_a_peer_given_dist_port() -> None:
     overview = {"node": "rabbit@fake", "listeners": [
         {"node": "rabbit@b", "protocol": "amqp", "port": 5673}, {"node": "rabbit@b", "protocol": "http", "port": 15673},
         {"node": "rabbit@b", "protocol": "clustering", "port": 25673}]}
@@ -217,8 +217,9 @@ def test_discovery_adds_the_members_the_inventory_lacks_with_their_listener_port
     inv, record = asyncio.run(run())
     added = inv.node("rabbit@b")
     assert record.added == ["rabbit@b"] and record.answered_by == NODE
-    assert added is not None and added.target == "b"
-    assert (added.amqp_port, added.management_port, added.dist_port) == (5673, 15673, 25673)
+    assert added is not None and added.target == "b" and added.discovered
+    # the distribution port is learned from EPMD at the member's address, never from the peer's answer
+    assert (added.amqp_port, added.management_port, added.dist_port) == (5673, 15673, None)
     assert inv.node("bad name") is None
 
 
