@@ -5,7 +5,7 @@ can reach epmd. Failures here are behind `nxdomain` errors at `join_cluster`, an
 `127.0.1.1 <hostname>` line makes a peer's name point back at the local machine.
 On a cluster node these are errors; on another host (a CI runner, a laptop) they only break the CLI
 tools run from there, so they are warnings. Facts: `View.resolution`, `View.origin`.
-Source: ../shared/reference/rabbitmq.md §3.
+Source: docs/reference.md §3.
 """
 
 from __future__ import annotations

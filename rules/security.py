@@ -4,7 +4,7 @@ Whoever knows the cookie and reaches a node's distribution port (25672) can run 
 rabbitmq user. These rules judge the cookie's strength and where it is visible: a `-setcookie` on a
 command line (`ps` shows it to every local user), or RABBITMQ_ERLANG_COOKIE in a process environment.
 Facts: `View.cookie` (fingerprints and properties only) and the dist port checks.
-Source: ../shared/reference/rabbitmq.md §4.
+Source: docs/reference.md §4.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Only adjacent release series may be mixed, and only during a rolling upgrade; patch releases of one
 series mix freely. Facts: `Connection.Start` (`version`, `platform`) from every node.
-Source: ../shared/reference/rabbitmq.md §1.
+Source: docs/reference.md §1.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ We send the 8-byte protocol header; a RabbitMQ node answers with one method fram
 (`Connection.Start`, class 10 method 10) whose server-properties table carries what we want, then we
 hang up. A peer that answers with another protocol header, HTTP, garbage or nothing at all gets a
 typed error (`BadReply`, `Closed`, `TimedOut`), never an exception the rules must parse.
-Byte layout: ../shared/reference/rabbitmq.md §6 (verified against RabbitMQ 3.10.8).
+Byte layout: docs/reference.md §6 (verified against RabbitMQ 3.10.8).
 """
 
 from __future__ import annotations

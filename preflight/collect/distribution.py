@@ -12,7 +12,7 @@ Side effect: a node that rejects the cookie logs
 level; `--no-handshake` replaces the handshake with a bare connect for those who must avoid that.
 A success logs nothing at the default level.
 
-Byte layout: ../shared/reference/rabbitmq.md §5 (verified against OTP 25.2.3). Every message is
+Byte layout: docs/reference.md §5 (verified against OTP 25.2.3). Every message is
 `Len:u16 | Body`; lengths above MAX_MESSAGE are refused before reading, so a hostile peer costs at most
 one timeout and a few kilobytes.
 """

@@ -4,7 +4,7 @@ EPMD answers exactly one request per connection. `NAMES_REQ` lists every registe
 distribution port (RabbitMQ's CLI tools register as `rabbitmqcli-<pid>-<prefix>` while they run; those
 entries are counted and left out). `PORT_PLEASE2_REQ` returns one node's port and protocol version
 range, which is how Erlang itself finds a peer: never compute "AMQP port + 20000" when EPMD can say.
-Byte layouts: ../shared/reference/rabbitmq.md §5 (verified against OTP 25.2.3). All reads are size-limited
+Byte layouts: docs/reference.md §5 (verified against OTP 25.2.3). All reads are size-limited
 and every malformed reply is a typed `BadReply`.
 """
 
