@@ -15,10 +15,12 @@ SEVERITIES: Final[tuple[Severity, ...]] = ("info", "warning", "error", "critical
 CheckStatus = Literal["pass", "fail", "unknown", "skipped"]
 
 Family = Literal[
-    "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster"
+    "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster",
+    "membership",
 ]
 FAMILIES: Final[tuple[Family, ...]] = (
-    "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster"
+    "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster",
+    "membership",
 )
 
 # Report formats, for `--format` and `--report FORMAT:PATH`.

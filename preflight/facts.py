@@ -85,6 +85,25 @@ class AmqpServer(_Model):
     protocol: str = "0-9-1"
 
 
+class Membership(_Model):
+    """The members this node lists in its own `/api/nodes`: the cluster it belongs to, in its own eyes."""
+
+    members: list[str] = Field(default_factory=list)
+    running: list[str] = Field(default_factory=list)
+
+
+class NodeContents(_Model):
+    """What a node holds that `rabbitmqctl reset` deletes, counted from its own management API."""
+
+    vhosts: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=list)
+    policies: int = 0
+    queues: int = 0
+    messages_ready: int = 0
+    messages_unacknowledged: int = 0
+    queues_counted: int = 0  # queue rows whose messages were summed (at most one page)
+
+
 class NodeFacts(_Model):
     name: str
     target: str
@@ -94,6 +113,8 @@ class NodeFacts(_Model):
     dist_registration: Observation[DistRegistration] | None = None  # PORT_PLEASE2_REQ for the node
     handshake: Observation[DistHandshake] | None = None  # the local cookie against the node
     management: Observation[MgmtOverview] | None = None  # `/api/overview` as this node answers it
+    membership: Observation[Membership] | None = None  # the cluster as this node itself sees it
+    contents: Observation[NodeContents] | None = None  # what `reset` would destroy (joining nodes only)
 
 
 class Origin(_Model):

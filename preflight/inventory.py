@@ -83,11 +83,15 @@ class NodeSpec(_Strict):
     # password — because its name, host and ports came from an answer we cannot authenticate. Set only
     # by discovery; an inventory file cannot set it (`parse_inventory`).
     discovered: bool = False
+    # The node whose cluster this node is about to join (`rabbitmqctl join_cluster <join>`): it is judged
+    # as a future member — "not a member yet" is the plan, not a finding. From the inventory or
+    # `check --join NODE --into SEED`.
+    join: str | None = None
 
-    @field_validator("name")
+    @field_validator("name", "join")
     @classmethod
-    def _prefix_at_host(cls, value: str) -> str:
-        if not _NODE_NAME.match(value):
+    def _prefix_at_host(cls, value: str | None) -> str | None:
+        if value is not None and not _NODE_NAME.match(value):
             raise ValueError(f"must look like prefix@host, as rabbitmqctl shows it (got {value!r})")
         return value
 
@@ -146,6 +150,18 @@ class Inventory(_Strict):
             if node.name in seen:
                 raise ValueError(f"node {node.name!r} is listed twice")
             seen.add(node.name)
+        for node in self.nodes:
+            if node.join is None:
+                continue
+            target = self.node(node.join)
+            if node.join == node.name:
+                raise ValueError(f"node {node.name!r} cannot join itself (join = {node.join!r})")
+            if target is None:
+                raise ValueError(f"node {node.name!r}: join = {node.join!r} names no node of the inventory "
+                                 "(list the seed node too)")
+            if target.join is not None:
+                raise ValueError(f"node {node.name!r}: join = {node.join!r} names a node that is joining "
+                                 "itself; join a member of the cluster")
         return self
 
     def node(self, name: str) -> NodeSpec | None:
@@ -294,3 +310,28 @@ def inventory_from_names(names: list[str], base: Inventory | None = None) -> Inv
         section = _read_password(ManagementSection(user=os.environ[USER_ENV]), source, Path.cwd())
         inv = inv.model_copy(update={"management": section})
     return _with_credential_cookie(inv)
+
+
+def with_joins(inv: Inventory, joiners: list[str], into: str | None) -> Inventory:
+    """`check --join NODE … [--into SEED]`: mark nodes as about to join SEED's cluster (added to the
+    inventory when it does not list them). SEED defaults to the first node that is not joining."""
+    if not joiners:
+        if into is not None:
+            raise UsageError("--into names the seed for --join: give --join NODE too")
+        return inv
+    inv = inventory_from_names([n for n in joiners if inv.node(n) is None], inv) if any(
+        inv.node(n) is None for n in joiners) else inv
+    seed = into or next((n.name for n in inv.nodes if n.name not in joiners and n.join is None), None)
+    if seed is None:
+        raise UsageError("--join: name the node whose cluster it joins with --into rabbit@seed "
+                         "(every node of the inventory is joining)")
+    if into is not None and inv.node(into) is None:
+        inv = inventory_from_names([into], inv)
+    nodes = [n.model_copy(update={"join": seed}) if n.name in joiners else n for n in inv.nodes]
+    try:
+        return Inventory.model_validate({**inv.model_dump(exclude={"nodes", "management"}),
+                                         "nodes": [n.model_dump() for n in nodes], "source": inv.source}
+                                        ).model_copy(update={"management": inv.management})
+    except ValidationError as exc:
+        raise InventoryError(_format_validation(inv.source, exc)) from None
+

@@ -157,6 +157,10 @@ def judge(
         facts, rules, waivers=facts.inventory.waivers, unknown_severity=unknown_severity,
         started_at=started, collect_ms=collect_ms,
     )
+    if any(n.join is not None for n in facts.inventory.nodes):
+        from rabbitmq_preflight.join import plan_joins
+
+        report = report.model_copy(update={"join": plan_joins(facts, report.findings)})
     return CheckRun(facts=facts, report=report)
 
 

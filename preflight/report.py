@@ -85,6 +85,25 @@ class Timings(_Model):
     rules_ms: float = 0.0
 
 
+class JoinStep(_Model):
+    """One command of the join recipe, on the host that runs it."""
+
+    host: str
+    command: str
+    why: str = ""
+
+
+class JoinPlan(_Model):
+    """The verdict on one planned `join_cluster`, and the steps in order."""
+
+    node: str  # the joining node
+    into: str  # the node whose cluster it joins
+    ram: bool = False  # join_cluster --ram
+    verdict: Literal["will work", "will fail", "cannot tell"]
+    reasons: list[str] = Field(default_factory=list)  # what fails it, or what could not be checked
+    steps: list[JoinStep] = Field(default_factory=list)
+
+
 class Report(_Model):
     schema_: Literal["preflight.report/v1"] = Field(default=REPORT_SCHEMA, alias="schema")
     tool: Tool = Field(default_factory=Tool)
@@ -97,6 +116,7 @@ class Report(_Model):
     timings: Timings = Field(default_factory=Timings)
     findings: list[Finding]
     checks: list[CheckResult]
+    join: list[JoinPlan] = Field(default_factory=list)  # one per node about to join (check --join / `join`)
 
     @classmethod
     def build(

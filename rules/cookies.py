@@ -4,7 +4,7 @@ Nodes (and `rabbitmqctl`) authenticate to each other with a shared secret, the E
 different cookie is the most common reason `join_cluster` fails; a file with group/other permission
 bits stops the node from starting distribution (strength and exposure: rules/security.py). Facts: the
 handshake verdict per node (`NodeFacts.handshake`) and the local cookie facts per view (`View.cookie`),
-which carry fingerprints and properties, never the cookie. Source: ../shared/reference/rabbitmq.md §4–5.
+which carry fingerprints and properties, never the cookie. Source: docs/reference.md §4–5.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ def _per_file(facts: Facts, judge: FileJudge) -> Iterator[Result]:
     """,
 )
 def cookie_rejected(facts: Facts) -> Iterator[Result]:
+    joining = {n.name for n in facts.inventory.nodes if n.join is not None}
     for view, cookie in views(facts):
         tested = effective_source(cookie) if cookie else None
         accepting = sorted(n for n, nf in view.nodes.items()
@@ -122,10 +123,13 @@ def cookie_rejected(facts: Facts) -> Iterator[Result]:
             elif hs.value is not None and hs.value.verdict == "accepted":
                 yield Pass(name)
             elif hs.value is not None:
-                yield _rejected(name, view.origin, tested, accepting, hs.value.our_name)
+                yield _rejected(name, view.origin, tested, accepting, hs.value.our_name, joining)
 
 
-def _rejected(node: str, origin: Origin, tested: CookieSource | None, accepting: list[str], our_name: str) -> Fail:
+def _rejected(node: str, origin: Origin, tested: CookieSource | None, accepting: list[str], our_name: str,
+              joining: set[str]) -> Fail:
+    """The cluster's cookie is the one its members (not the nodes about to join) accept: the fix always
+    goes from the members to the odd node, never from a newcomer onto the running cluster."""
     label = tested.label if tested else "the local cookie"
     fp = tested.value.fingerprint if tested and tested.value else None
     logged = f"its log shows `Connection attempt from node '{our_name}' rejected`"
@@ -142,7 +146,20 @@ def _rejected(node: str, origin: Origin, tested: CookieSource | None, accepting:
                 f"`rabbitmq-diagnostics -n {shell_quote(node)} erlang_cookie_hash`."
             ),
         )
-    good, host = accepting[0], _host(node)
+    members = [n for n in accepting if n not in joining]
+    if node not in joining and not members:
+        newcomers = ", ".join(accepting)
+        return Fail(
+            node, subject="erlang-cookie", evidence=evidence,
+            message=f"{node} rejected the Erlang cookie from {label} (fingerprint {fp}), which only the joining "
+            f"node(s) {newcomers} accept: the joining node has a different cookie from the cluster ({logged})",
+            remediation=" ".join(
+                f"Copy the cluster's cookie from {node} to {joiner}: {copy_cookie(_host(node), _host(joiner))}, "
+                f"then on {_host(joiner)}: {fix_file(SERVER_COOKIE)} and restart its node "
+                "(`systemctl restart rabbitmq-server`)." for joiner in accepting
+            ) + " Leave the cluster's members as they are.",
+        )
+    good, host = (members or accepting)[0], _host(node)
     return Fail(
         node, subject="erlang-cookie", evidence=evidence,
         message=f"{node} rejected the Erlang cookie from {label} (fingerprint {fp}) that {', '.join(accepting)} "
@@ -185,11 +202,31 @@ def cookie_fingerprint_mismatch(facts: Facts) -> Iterator[Result]:
     if len(groups) == 1:
         yield Pass(None)
         return
-    ranked = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    joining = {n.name for n in facts.inventory.nodes if n.join is not None}
+
+    def members(origins: list[Origin]) -> int:
+        return sum(1 for o in origins if o.node is not None and o.node not in joining)
+
+    # the cluster's cookie is the one most of its members use; hosts of joining nodes never outvote them
+    ranked = sorted(groups.items(), key=lambda kv: (-members(kv[1]), -len(kv[1]), kv[0]))
+    tie = len(ranked) > 1 and (members(ranked[0][1]), len(ranked[0][1])) == (members(ranked[1][1]), len(ranked[1][1]))
     shares = {fp: sorted(origin_label(o) for o in origins) for fp, origins in ranked}
     listing = "; ".join(f"{fp}: {', '.join(labels)}" for fp, labels in shares.items())
     source, odd = ranked[0][1][0], [o for _, origins in ranked[1:] for o in origins]
     copies = " ".join(f"{copy_cookie(source.hostname, o.hostname)};" for o in odd)
+    if tie:
+        yield Fail(
+            None, subject="erlang-cookie", evidence={"fingerprints": shares},
+            message=f"the hosts use {len(groups)} different Erlang cookies — {listing}; as many cluster members "
+                    "use one as the other, so which is the cluster's cannot be told from the facts",
+            remediation=(
+                "Keep the cookie of the node that already runs the cluster (the one holding the data; mark "
+                "the newcomer with `--join NODE --into SEED` and run again for the exact copy commands), copy "
+                f"it to the other hosts, then on each: {fix_file(SERVER_COOKIE)} and "
+                "`systemctl restart rabbitmq-server`."
+            ),
+        )
+        return
     yield Fail(
         None, subject="erlang-cookie", evidence={"fingerprints": shares},
         message=f"the hosts use {len(groups)} different Erlang cookies — {listing}",

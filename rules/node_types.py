@@ -4,7 +4,7 @@ A Mnesia cluster needs at least one disc node (the schema lives on disk only the
 speed up metadata churn, never message rates, and must sync from a disc peer at boot. RAM nodes are a
 deprecated feature from 3.13 (`ram_node_type`) and removed in 4.3 (Khepri: always disc). Facts:
 `/api/nodes` (`type`, `running`) and the inventory's `type` expectations. Source:
-../shared/reference/rabbitmq.md §7, §10.
+docs/reference.md §7, §10.
 """
 
 from __future__ import annotations
@@ -169,10 +169,14 @@ def node_type_expected(facts: Facts) -> Iterator[Result]:
         yield typed
         return
     actual = {n.name: n.type for n in typed}
+    plans = {n.name: n.join for n in facts.inventory.nodes if n.join is not None}
     for name, want in sorted(expected.items()):
         have = actual.get(name)
-        if have is None:
-            yield Unknown(name, "the cluster's node list does not include this node (not joined yet?)")
+        if name in plans:
+            flag = " --ram" if want == "ram" else ""
+            yield Skip(name, f"about to join {plans[name]}: `join_cluster{flag}` will make it a {want} node")
+        elif have is None:
+            yield Skip(name, "not a member of the cluster (node-not-member reports it): it has no type in it")
         elif have == want:
             yield Pass(name)
         else:

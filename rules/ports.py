@@ -115,13 +115,26 @@ def port_filtered(facts: Facts) -> Iterator[Result]:
                 f"{on_host(node)}, allow inbound tcp/{check.port} from {src} (and every other "
                 f"cluster node): `ufw allow proto tcp from {source} to any port {check.port}` or "
                 f"`iptables -I INPUT -p tcp --dport {check.port} -s {source} -j ACCEPT`; "
-                "also check cloud security groups between the hosts."
+                "also check cloud security groups between the hosts." + _for_joiners(facts, node, check)
             ),
             evidence={"port": check.port, "role": check.role, "status": check.status,
                       "target": nf.target, "from": src, "waited_ms": check.latency_ms},
         )
 
     yield from _port_rule(facts, {"timeout"}, make)
+
+
+def _for_joiners(facts: Facts, node: str, check: PortCheck) -> str:
+    """A node about to join dials this node's epmd and distribution port: open them for its address."""
+    if check.role not in ("epmd", "dist"):
+        return ""
+    rules_ = [
+        f" For the join of {spec.name}, on {node.partition('@')[2]}: "
+        f"`iptables -I INPUT -p tcp --dport {check.port} -s {shell_quote(spec.address)} -j ACCEPT`."
+        for spec in facts.inventory.nodes
+        if spec.join == node and spec.address is not None and valid_host(spec.address)
+    ]
+    return "".join(rules_)
 
 
 @rule(

@@ -63,7 +63,7 @@ class Lab:
 
     def preflight_on(self, host: str, *args: str) -> CommandResult:
         """Run the CLI "on" a lab host: its network, hostname, /etc/hosts and cookie."""
-        return self.exec(host, "env", "NO_COLOR=1", sys.executable, "-m", "preflight", *args)
+        return self.exec(host, "env", "NO_COLOR=1", sys.executable, "-m", "rabbitmq_preflight", *args)
 
     @contextmanager
     def fault(self, *args: str) -> Iterator[None]:

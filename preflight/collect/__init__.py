@@ -26,6 +26,7 @@ from rabbitmq_preflight.collect.management import (
     collect_management_view,
     discover,
 )
+from rabbitmq_preflight.collect.membership import collect_membership
 from rabbitmq_preflight.collect.options import CollectOptions
 from rabbitmq_preflight.collect.resolve import collect_resolution
 from rabbitmq_preflight.collect.tcp import BUDGET, MAX_SOCKETS, SocketBudget
@@ -45,7 +46,7 @@ ViewCollector = Callable[[View, CollectOptions], Coroutine[object, object, None]
 # each node. A collector fills its own fields of NodeFacts and orders its own dependent steps (e.g. EPMD
 # before the handshake). These may present secrets: the handshake the cookie, the API the password.
 NODE_COLLECTORS: list[NodeCollector] = [
-    amqp.collect_amqp, amqp.collect_amqps, collect_distribution, collect_management_node
+    amqp.collect_amqp, amqp.collect_amqps, collect_distribution, collect_management_node, collect_membership
 ]
 
 # For members a peer named (`NodeSpec.discovered`: the management API's `/api/nodes`), only probes that

@@ -348,8 +348,9 @@ def _port_after_failure(spec: NodeSpec, connected: bool, failure: ProbeFailure, 
 
 def _ask_order(inv: Inventory, local: str | None) -> list[NodeSpec]:
     """The local node first (no network in between), then the inventory order; only the operator's
-    nodes (asking sends the password), never a discovered member."""
-    return sorted((n for n in inv.nodes if not n.discovered), key=lambda n: n.name != local)
+    nodes (asking sends the password), never a discovered member. A node about to join speaks for
+    its own (old) cluster, not the one being judged: it is never asked for the cluster's facts."""
+    return sorted((n for n in inv.nodes if not n.discovered and n.join is None), key=lambda n: n.name != local)
 
 
 @dataclass

@@ -52,6 +52,8 @@ class CheckArgs:
     wait: float | None
     interval: float
     definitions_path: Path | None
+    join: tuple[str, ...] = ()
+    into: str | None = None
 
     @property
     def live(self) -> bool:
@@ -101,6 +103,11 @@ class CheckArgs:
               help="Re-run until the gate passes or this time is up (90s, 5m, 1h).")
 @click.option("--interval", callback=duration_option(0.1), default="10s", show_default=True,
               metavar="DURATION", help="Pause between attempts with --wait.")
+@click.option("--join", multiple=True, metavar="NODE",
+              help="NODE is about to `join_cluster`: judge it as a future member, say whether the join will "
+                   "work and print the steps (repeatable; added to the inventory when it is not listed).")
+@click.option("--into", metavar="SEED", help="The node whose cluster the --join nodes join (default: the first "
+              "inventory node that is not joining).")
 @click.option("--definitions", "definitions_path", type=click.Path(path_type=Path),
               help="Judge HA coverage of a definitions export (export_definitions / GET /api/definitions) "
                    "before deploying it; alone, or with the live cluster or --facts.")
@@ -118,6 +125,12 @@ def run_check_command(args: CheckArgs) -> int:
     reports = parse_report_specs(args.report_specs)
     inv = load_inventory_args(args.inventory_path, args.nodes, args.cookie_file) \
         if args.live or args.inventory_path is not None else None
+    if inv is not None:
+        from rabbitmq_preflight.inventory import with_joins
+
+        inv = with_joins(inv, list(args.join), args.into)
+    elif args.join:
+        raise UsageError("--join judges a live join: give the inventory or node names to probe")
     # A definitions export holds policies and queues, nothing else: judge what it can show.
     rules = choose_rules(args.select or (("ha-policy",) if args.definitions_only else ()), args.ignore)
     baseline = gate.load_baseline(args.baseline_path) if args.baseline_path else frozenset()

@@ -12,7 +12,7 @@ from itertools import groupby
 
 from rabbitmq_preflight.contract import severity_rank
 from rabbitmq_preflight.render import RenderContext, printable
-from rabbitmq_preflight.report import Finding, Report
+from rabbitmq_preflight.report import Finding, JoinPlan, Report
 
 _COLORS = {"critical": "1;35", "error": "1;31", "warning": "1;33", "info": "36", "unknown": "1;34"}
 
@@ -54,6 +54,21 @@ def _unknown_lines(items: list[Finding], color: bool) -> list[str]:
     return out
 
 
+_JOIN_COLORS = {"will work": "1;32", "will fail": "1;31", "cannot tell": "1;33"}
+
+
+def _join_lines(plan: JoinPlan, color: bool) -> list[str]:
+    """The verdict first (an operator about to join reads this line and stops), then why, then the steps."""
+    head = f"JOIN {printable(plan.node)} into {printable(plan.into)}'s cluster: {plan.verdict.upper()}"
+    lines = [_paint(head, _JOIN_COLORS[plan.verdict], color)]
+    lines += [f"  because {printable(r)}" for r in plan.reasons[:8]]
+    if len(plan.reasons) > 8:
+        lines.append(f"  … and {len(plan.reasons) - 8} more (see the findings below)")
+    lines.append("  steps, in order:" if plan.verdict != "will fail" else "  steps, once the findings are fixed:")
+    lines += [f"    {i}. on {printable(step.host)}: {printable(step.command)}" for i, step in enumerate(plan.steps, 1)]
+    return [*lines, ""]
+
+
 def render(report: Report, ctx: RenderContext) -> str:
     color = ctx.color
     out = [
@@ -62,6 +77,8 @@ def render(report: Report, ctx: RenderContext) -> str:
         f"{report.duration_ms / 1000:.2f} s",
         "",
     ]
+    for plan in report.join:
+        out.extend(_join_lines(plan, color))
     ordered = sorted(report.findings, key=lambda f: (f.node is None, f.node or ""))
     for node, group in groupby(ordered, key=lambda f: f.node):
         items = sorted(group, key=lambda f: (f.waived or f.baseline, -severity_rank(f.severity), f.rule))
