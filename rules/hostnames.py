@@ -70,8 +70,21 @@ def _spans_hosts(facts: Facts) -> bool:
     return len({n.split("@", 1)[1].split(".")[0] for n in facts.node_names}) > 1
 
 
+def _short(host: str) -> str:
+    return host.split(".", 1)[0].lower()
+
+
 def _own_host(origin: Origin, node: str) -> bool:
-    return origin.node == node
+    """Is `node`'s host the host this view was collected on? Then loopback is the right answer.
+
+    Several nodes on one machine (`rabbit1@vm`, `rabbit2@vm`) reach each other over loopback: a
+    peer's name resolving to 127.x is only a trap when the peer lives on another host.
+    """
+    host = _short(node.split("@", 1)[1])
+    own = {_short(origin.hostname)} | ({_short(origin.fqdn)} if origin.fqdn else set())
+    if origin.node is not None:
+        own.add(_short(origin.node.split("@", 1)[1]))
+    return origin.node == node or host in own
 
 
 def _resolutions(facts: Facts) -> Iterator[tuple[str, str, Origin, HostResolution | None]]:

@@ -103,3 +103,30 @@ def test_epmd_listing_other_names_means_the_node_name_differs() -> None:
         value=EpmdNames(epmd_port=4369, nodes=[EpmdNode(alive="rabbit1", port=25672)]))
     [finding] = judge("HOST006", f).findings
     assert "lists rabbit1 but no node named 'rabbit'" in finding.message
+
+
+def test_two_nodes_on_the_checking_host_may_resolve_to_loopback_issue_16_1() -> None:
+    """rabbit1@vm and rabbit2@vm beside rabbit3@db, checked on vm: vm -> 127.0.0.1 is this host, right."""
+    f = lab_facts(resolved("vm", "127.0.0.1"), resolved("db", "198.18.0.13"),
+                  names=("rabbit1@vm", "rabbit2@vm", "rabbit3@db"), origin_node="rabbit1@vm")
+    f.views[0].origin.hostname = "vm"
+    report = judge("HOST002", f)
+    assert report.findings == []
+    assert {c.node: c.status for c in report.checks} == {
+        "rabbit1@vm": "pass", "rabbit2@vm": "pass", "rabbit3@db": "pass"}
+
+
+def test_same_host_nodes_checked_from_a_non_member_host_named_like_them_issue_16_1() -> None:
+    """A CI runner whose own hostname (or FQDN) is the nodes' host: loopback is this host, so right."""
+    f = lab_facts(resolved("vm", "127.0.1.1"), resolved("db", "198.18.0.13"),
+                  names=("rabbit1@vm", "rabbit2@vm", "rabbit3@db"), origin_node=None)
+    f.views[0].origin.hostname = "vm.example.com"
+    assert judge("HOST002", f).findings == []
+
+
+def test_loopback_for_a_host_that_is_not_this_one_is_still_the_trap_issue_16_1() -> None:
+    f = lab_facts(resolved("vm", "127.0.0.1"), resolved("db", "127.0.1.1"),
+                  names=("rabbit1@vm", "rabbit2@vm", "rabbit3@db"), origin_node="rabbit1@vm")
+    f.views[0].origin.hostname = "vm"
+    [finding] = judge("HOST002", f).findings
+    assert finding.node == "rabbit3@db" and finding.severity == "error"
