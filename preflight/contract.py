@@ -24,7 +24,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
 )
 
 # Report formats, for `--format` and `--report FORMAT:PATH`.
-FORMATS: Final[tuple[str, ...]] = ("text", "json", "sarif", "junit", "github")
+FORMATS: Final[tuple[str, ...]] = ("text", "json", "sarif", "junit", "github", "html")
 
 EXIT_OK: Final = 0  # nothing at or above --fail-on
 EXIT_FINDINGS: Final = 1  # findings at or above --fail-on

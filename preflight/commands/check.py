@@ -22,6 +22,7 @@ from rabbitmq_preflight.contract import FORMATS, SEVERITIES, Severity
 from rabbitmq_preflight.errors import UsageError
 
 if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import Facts
     from rabbitmq_preflight.inventory import Inventory
     from rabbitmq_preflight.pipeline import CheckRun, Source
     from rabbitmq_preflight.render import RenderContext
@@ -149,7 +150,7 @@ def run_check_command(args: CheckArgs) -> int:
         write_text(args.write_baseline, gate.baseline_text(report))
         report = gate.apply_baseline(report, gate.baseline_identities(report))
     use_color = args.color if args.color is not None else (sys.stdout.isatty() and "NO_COLOR" not in os.environ)
-    emit(report, args.fmt, reports, args.fail_on, use_color, args.inventory_path)
+    emit(report, args.fmt, reports, args.fail_on, use_color, args.inventory_path, facts=run.facts)
     return report.exit_code(args.fail_on)
 
 
@@ -189,16 +190,22 @@ def parse_report_specs(specs: tuple[str, ...]) -> list[tuple[str, Path]]:
 
 
 def emit(report: Report, fmt: str, reports: list[tuple[str, Path]], fail_on: Severity, color: bool,
-         inventory_path: Path | None) -> None:
+         inventory_path: Path | None, facts: Facts | None = None) -> None:
     """Write the extra reports, then the main one to stdout (and GitHub's step summary)."""
     from rabbitmq_preflight.pipeline import rule_catalogue
     from rabbitmq_preflight.render import RenderContext, render
 
+    picture = None
+    if facts is not None and "html" in {fmt, *(rfmt for rfmt, _ in reports)}:
+        from rabbitmq_preflight.picture import picture_of
+
+        picture = picture_of(facts)
     ctx = RenderContext(
         rules=rule_catalogue(), color=color, fail_on=fail_on,
         inventory_path=str(inventory_path) if inventory_path else None,
         node_lines=_node_lines(inventory_path),
         exit_code=report.exit_code(fail_on),
+        picture=picture,
     )
     for rfmt, path in reports:
         write_text(path, render(rfmt, report, ctx))

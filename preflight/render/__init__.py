@@ -6,10 +6,14 @@ import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.report import Report
 from rabbitmq_preflight.rule import Rule
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.picture import ClusterPicture
 
 # format name -> module under preflight.render exposing `render(report, ctx) -> str`
 RENDERERS: dict[str, str] = {
@@ -18,6 +22,7 @@ RENDERERS: dict[str, str] = {
     "sarif": "sarif",
     "junit": "junit",
     "github": "github",
+    "html": "html",
 }
 
 
@@ -29,6 +34,9 @@ class RenderContext:
     inventory_path: str | None = None
     node_lines: dict[str, int] = field(default_factory=dict)  # node name -> line in the inventory
     exit_code: int = 0
+    # The cluster drawn from the judged facts (`preflight.picture`), for formats that show it (html);
+    # None when only a report is at hand (the daemon's audit record, a test).
+    picture: ClusterPicture | None = None
 
 
 # C0 controls, DEL and C1 controls (ESC and CSI/OSC introducers among them), the bidirectional

@@ -269,7 +269,9 @@ def test_a_rule_that_raises_with_a_secret_in_its_message_never_shows_it() -> Non
     report = run_rules(facts, [crashing])
     [check] = report.checks
     assert check.status == "unknown" and check.reason is not None and "RuntimeError" in check.reason
-    ctx = RenderContext(rules=[crashing], exit_code=report.exit_code("error"))
+    from rabbitmq_preflight.picture import picture_of
+
+    ctx = RenderContext(rules=[crashing], exit_code=report.exit_code("error"), picture=picture_of(facts))
     outputs = {fmt: render(fmt, report, ctx) for fmt in RENDERERS} | {"model": report.model_dump_json()}
     assert [fmt for fmt, text in outputs.items() if secret in text] == []
     assert "LEAK001" in outputs["text"] and "failed internally (RuntimeError)" in outputs["json"]

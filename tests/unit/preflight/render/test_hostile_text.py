@@ -60,7 +60,7 @@ def strict_json(text: str) -> object:
     return json.loads(text, parse_constant=refuse)
 
 
-@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "github"])
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "github", "html"])
 def test_lone_surrogates_and_nan_from_the_api_crash_no_renderer(fmt: str) -> None:
     f = finding("HA001", "queue-not-replicated", "ha-policy", "error", "rabbit@a",
                 message="queue orders.\ud800 is not replicated",
