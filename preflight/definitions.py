@@ -8,6 +8,18 @@ also holds users with password hashes: that section is never read into facts.
 
 A queue's type is its `type` key (newer exports), else its `x-queue-type` argument, else its vhost's
 default queue type (3.11+ `default_queue_type`), else classic. Exclusive queues are never exported.
+
+Every format RabbitMQ writes is read:
+- the whole-cluster export (`GET /api/definitions`, `rabbitmqctl export_definitions`);
+- the per-vhost export (`GET /api/definitions/{vhost}`, the management UI's per-vhost download):
+  queues, policies and parameters carry no `vhost` and there is no `vhosts` list. Newer releases
+  name the vhost (`original_vhost_name`); a 3.x per-vhost export does not, and the vhost is chosen
+  when it is imported — such a file is judged as if imported into the default vhost `/`
+  (`PER_VHOST_DEFAULT`); only names in messages depend on that choice;
+- `rabbitmqctl export_definitions` writes an operator policy's `definition` as a list of
+  `[key, value]` pairs; it is read as the object it stands for;
+- an export with only users, vhosts and permissions (RabbitMQ loads one at boot): nothing to judge
+  for HA, and nothing wrong with it.
 """
 
 from __future__ import annotations
@@ -37,6 +49,14 @@ from rabbitmq_preflight.inputs import InputFileError, MiB, read_input_file
 from rabbitmq_preflight.outcomes import BadReply
 
 MAX_FILE = 256 * MiB  # about a million queues; anything larger is not an export we can judge in memory
+PER_VHOST_DEFAULT = "/"  # the vhost a per-vhost export without `original_vhost_name` is judged in
+# The top-level keys RabbitMQ writes into an export (rabbit_definitions, 3.8-4.x); a JSON object with
+# none of them is not an export.
+EXPORT_KEYS = frozenset({
+    "rabbit_version", "rabbitmq_version", "product_name", "product_version", "users", "vhosts",
+    "permissions", "topic_permissions", "parameters", "global_parameters", "policies", "operator_policies",
+    "queues", "exchanges", "bindings", "rabbitmq_definition_format", "original_vhost_name",
+})
 
 
 class DefinitionsError(UsageError):
@@ -51,12 +71,42 @@ def read_definitions(path: Path) -> dict[str, Any]:
         raise DefinitionsError(exc.lines) from None
     try:
         data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DefinitionsError(f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}; "
+                               "expected a definitions export)") from None
     except (ValueError, RecursionError):
         raise DefinitionsError(f"{where}: not JSON (expected a definitions export)") from None
-    if not isinstance(data, dict) or not any(k in data for k in ("policies", "queues", "rabbit_version",
-                                                                 "rabbitmq_version")):
-        raise DefinitionsError(f"{where}: not a RabbitMQ definitions export (no policies, queues or version)")
+    if not isinstance(data, dict) or not EXPORT_KEYS.intersection(data):
+        raise DefinitionsError(f"{where}: not a RabbitMQ definitions export (none of users, vhosts, "
+                               "policies, queues, version…)")
     return data
+
+
+def per_vhost_name(data: dict[str, Any]) -> str | None:
+    """The vhost a per-vhost export stands for, or None for a whole-cluster export.
+
+    Per-vhost: RabbitMQ says so (`rabbitmq_definition_format: single_virtual_host`), or — 3.x — there
+    is no `vhosts` list and no queue, policy or parameter names a vhost.
+    """
+    if data.get("rabbitmq_definition_format") == "single_virtual_host":
+        name = data.get("original_vhost_name")
+        return name if isinstance(name, str) else PER_VHOST_DEFAULT
+    if "vhosts" in data:
+        return None
+    lists = [data.get(key) for key in ("queues", "policies", "parameters", "exchanges")]
+    items = [i for found in lists if isinstance(found, list) for i in found if isinstance(i, dict)]
+    if not items or any("vhost" in i for i in items):
+        return None
+    name = data.get("original_vhost_name")
+    return name if isinstance(name, str) else PER_VHOST_DEFAULT
+
+
+def _pairs(definition: Any) -> Any:
+    """`rabbitmqctl export_definitions` writes an operator policy's definition as [[key, value], …]."""
+    if isinstance(definition, list) and all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in definition):
+        return {k: v for k, v in definition}
+    return definition
 
 
 def _list(data: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
@@ -66,8 +116,13 @@ def _list(data: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)]
 
 
-def _default_queue_types(data: dict[str, Any], where: str) -> dict[str, str]:
-    out = {}
+def _default_queue_types(data: dict[str, Any], where: str, scope: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if scope is not None:  # a per-vhost export carries its vhost's metadata at the top
+        top = data.get("metadata")
+        qtype = data.get("default_queue_type") or (top.get("default_queue_type") if isinstance(top, dict) else None)
+        if isinstance(qtype, str) and qtype != "undefined":
+            out[scope] = qtype
     for vhost in _list(data, "vhosts", where):
         meta = vhost.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
@@ -77,17 +132,22 @@ def _default_queue_types(data: dict[str, Any], where: str) -> dict[str, str]:
     return out
 
 
-def _operator_policies(data: dict[str, Any], where: str) -> list[Policy]:
+def _policy(item: dict[str, Any], where: str, vhost: str | None) -> Policy:
+    item = {**item, "definition": _pairs(item.get("definition"))}
+    return policy_of(item, where, vhost=vhost if vhost is not None and "vhost" not in item else None)
+
+
+def _operator_policies(data: dict[str, Any], where: str, scope: str | None) -> list[Policy]:
     found = []
     for param in _list(data, "parameters", where):
-        value, vhost = param.get("value"), param.get("vhost")
+        value, vhost = param.get("value"), param.get("vhost", scope)
         if param.get("component") == "operator_policy" and isinstance(value, dict) and isinstance(vhost, str):
-            found.append(policy_of({**value, "name": param.get("name")}, where, vhost=vhost))
-    return found + [policy_of(item, where) for item in _list(data, "operator_policies", where)]
+            found.append(_policy({**value, "name": param.get("name")}, where, vhost))
+    return found + [_policy(item, where, scope) for item in _list(data, "operator_policies", where)]
 
 
-def _queue(item: dict[str, Any], defaults: dict[str, str], where: str) -> QueueRow:
-    name, vhost = item.get("name"), item.get("vhost")
+def _queue(item: dict[str, Any], defaults: dict[str, str], where: str, scope: str | None) -> QueueRow:
+    name, vhost = item.get("name"), item.get("vhost", scope)
     if not isinstance(name, str) or not isinstance(vhost, str):
         raise DefinitionsError(f"{where}: a queue without a name or vhost string")
     arguments = item.get("arguments")
@@ -103,13 +163,14 @@ def _queue(item: dict[str, Any], defaults: dict[str, str], where: str) -> QueueR
 def management_from_definitions(data: dict[str, Any], where: str) -> ManagementFacts:
     """The export's policies, operator policies and queues (users are never read)."""
     version = data.get("rabbitmq_version") or data.get("rabbit_version")
+    scope = per_vhost_name(data)
     try:
-        policies = [policy_of(item, where) for item in _list(data, "policies", where)]
-        operator = _operator_policies(data, where)
+        policies = [_policy(item, where, scope) for item in _list(data, "policies", where)]
+        operator = _operator_policies(data, where, scope)
     except BadReply as exc:
         raise DefinitionsError(exc.detail) from None
-    defaults = _default_queue_types(data, where)
-    rows = [_queue(item, defaults, where) for item in _list(data, "queues", where)]
+    defaults = _default_queue_types(data, where, scope)
+    rows = [_queue(item, defaults, where, scope) for item in _list(data, "queues", where)]
     return ManagementFacts(
         source="definitions", answered_by=where,
         rabbitmq_version=version if isinstance(version, str) else None,

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from rabbitmq_preflight.facts import ClusterNode, Facts, ManagementFacts
 
 __all__ = [
-    "at_least", "cluster_nodes", "cluster_size", "cluster_version", "definitions_only", "live_management",
-    "management_problem", "policy_source",
+    "at_least", "cluster_nodes", "cluster_size", "cluster_version", "definitions_only", "judged_version",
+    "live_management", "management_problem", "policy_source",
 ]
 
 NOT_CONFIGURED = (
@@ -86,3 +86,21 @@ def cluster_version(facts: Facts) -> Version | None:
         if source is not None and source.rabbitmq_version:
             versions = [v for v in [Version.parse(source.rabbitmq_version)] if v is not None]
     return max(versions) if versions else None
+
+
+def judged_version(facts: Facts) -> tuple[Version | None, str]:
+    """The version the policies are judged for, and where it came from: the live cluster's (or the
+    export's `rabbit_version`), else the inventory's `expect.rabbitmq`; (None, why) when neither says.
+
+    An export's `"latest"` (or no version at all) names no release: the answer then comes from
+    `expect.rabbitmq`, or rules answer only what holds for every version.
+    """
+    version = cluster_version(facts)
+    if version is not None:
+        live = live_management(facts) is not None or any(v.nodes for v in facts.views)
+        return version, "the cluster" if live else "the definitions' rabbit_version"
+    expected = facts.inventory.expect.rabbitmq
+    parsed = Version.parse(expected) if expected else None
+    if parsed is not None:
+        return parsed, "expect.rabbitmq in the inventory"
+    return None, "no RabbitMQ version observed (the export has no usable rabbit_version; set expect.rabbitmq)"

@@ -12,11 +12,27 @@ from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._ha import ha_coverage, ha_policies, mirrored_queue_counts, set_policy
-from rabbitmq_preflight.rules._management import cluster_version
-from rabbitmq_preflight.versioning import at_least
+from rabbitmq_preflight.rules._management import judged_version
+from rabbitmq_preflight.versioning import Version, at_least
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts
+
+
+def _version_or_answer(facts: Facts) -> Iterator[Result] | Version:
+    """The version to judge for, or — without one — the answer that holds for every version.
+
+    No policy with an ha-* key: nothing is mirrored, deprecated or stale, whatever the release.
+    """
+    version, why = judged_version(facts)
+    if version is not None:
+        return version
+    cov = ha_coverage(facts)
+    if isinstance(cov, Unknown):
+        return iter([cov])
+    if not any(k.startswith("ha-") for cp in cov.index.compiled for k in cp.definition):
+        return iter([Pass(None)])
+    return iter([Unknown(None, f"{why}: ha-* keys are deprecated from 3.9 and refused from 4.0")])
 
 
 @rule(
@@ -34,9 +50,9 @@ if TYPE_CHECKING:
     "with a shovel or the blue/green migration guide), then remove the ha-* keys.",
 )
 def mirroring_deprecated(facts: Facts) -> Iterator[Result]:
-    version = cluster_version(facts)
-    if version is None:
-        yield Unknown(None, "no RabbitMQ version observed")
+    version = _version_or_answer(facts)
+    if not isinstance(version, Version):
+        yield from version
         return
     if not at_least(version, 3, 9) or at_least(version, 4, 0):
         yield Skip(None, f"RabbitMQ {version.text}: not a 3.9–3.13 release")
@@ -75,9 +91,9 @@ def mirroring_deprecated(facts: Facts) -> Iterator[Result]:
     "declare the queues that need replication as quorum queues.",
 )
 def ha_keys_on_4x(facts: Facts) -> Iterator[Result]:
-    version = cluster_version(facts)
-    if version is None:
-        yield Unknown(None, "no RabbitMQ version observed")
+    version = _version_or_answer(facts)
+    if not isinstance(version, Version):
+        yield from version
         return
     if not at_least(version, 4, 0):
         yield Skip(None, f"RabbitMQ {version.text} still has classic mirroring")

@@ -115,3 +115,60 @@ def test_definitions_alone_judge_only_what_a_definitions_file_can_show() -> None
     assert result.returncode in (0, 1), result.stderr
     assert report["checks"] and {c["family"] for c in report["checks"]} == {"ha-policy"}
     assert not [f for f in report["findings"] if f["outcome"] == "unknown" and f["family"] != "ha-policy"]
+
+
+# Issue 16 item 2: every format RabbitMQ writes is read (each refused with exit 2 before).
+
+def _write(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_per_vhost_export_without_vhost_keys_is_read_in_one_vhost(tmp_path: Path) -> None:
+    """GET /api/definitions/{vhost} on 3.10.8: no `vhosts`, no `vhost` on queues and policies."""
+    doc = {"rabbit_version": "3.10.8", "parameters": [], "exchanges": [], "bindings": [],
+           "policies": [{"name": "ha", "pattern": "^orders\\.", "apply-to": "queues",
+                         "definition": {"ha-mode": "exactly", "ha-params": 2}, "priority": 1}],
+           "queues": [{"name": "orders.new", "durable": True, "auto_delete": False, "arguments": {}},
+                      {"name": "logs", "durable": True, "auto_delete": False, "arguments": {}}]}
+    report = judge(with_definitions(None, _write(tmp_path, doc)), "HA001")
+    [finding] = report.findings
+    assert finding.evidence["unmirrored"] == 1 and "logs" in finding.message and "vhost '/'" in finding.message
+
+
+def test_per_vhost_export_of_4x_names_its_vhost_and_default_type(tmp_path: Path) -> None:
+    doc = {"rabbit_version": "4.0.5", "rabbitmq_definition_format": "single_virtual_host",
+           "original_vhost_name": "vh3", "default_queue_type": "quorum", "policies": [],
+           "queues": [{"name": "a", "durable": True, "auto_delete": False, "arguments": {}}]}
+    mgmt = management_from_definitions(doc, "d.json")
+    assert mgmt.queues is not None and mgmt.queues.value is not None
+    assert [(r.vhost, r.name, r.type) for r in mgmt.queues.value.rows] == [("vh3", "a", "quorum")]
+
+
+def test_operator_policy_definition_as_key_value_pairs_is_read(tmp_path: Path) -> None:
+    """rabbitmqctl export_definitions writes an operator policy's definition as [[key, value], …]."""
+    doc = {"rabbit_version": "3.12.13", "vhosts": [{"name": "/"}], "policies": [], "queues": [],
+           "parameters": [{"vhost": "/", "component": "operator_policy", "name": "cap",
+                           "value": {"pattern": ".*", "apply-to": "queues", "priority": 0,
+                                     "definition": [["max-length", 1000], ["ha-mode", "all"]]}}]}
+    mgmt = management_from_definitions(doc, "d.json")
+    assert mgmt.operator_policies is not None and mgmt.operator_policies.value is not None
+    [op] = mgmt.operator_policies.value
+    assert op.definition == {"max-length": 1000, "ha-mode": "all"}
+
+
+def test_export_of_only_users_vhosts_and_permissions_is_accepted(tmp_path: Path) -> None:
+    doc = {"users": [{"name": "guest", "password_hash": "c2VjcmV0", "tags": "administrator"}],
+           "vhosts": [{"name": "/"}],
+           "permissions": [{"user": "guest", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}]}
+    result = run_preflight("check", "--definitions", str(_write(tmp_path, doc)), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert "c2VjcmV0" not in result.stdout
+
+
+def test_not_json_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text('{\n "pattern": "^a\\-b"\n}')
+    with pytest.raises(DefinitionsError, match="line 2 column"):
+        with_definitions(None, path)

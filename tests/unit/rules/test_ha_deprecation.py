@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rabbitmq_preflight.facts import Facts, Policy
+from rabbitmq_preflight.inventory import ExpectSection
 from tests.ha_facts import facts, judge, management, policy, queue
 
 HA_ALL = policy("ha-all", ".*", {"ha-mode": "all", "ha-sync-mode": "automatic"}, 1)
@@ -20,3 +22,30 @@ def test_ha_keys_on_4x_say_the_queues_are_not_replicated() -> None:
     [finding] = report.findings
     assert finding.rule == "HA009" and "these 2 queues are NOT replicated" in finding.message
     assert "clear_policy -p / ha-all" in finding.remediation
+
+
+# Issue 16 item 3: no version (or "latest") in an export.
+
+def _unversioned(policies: list[Policy], expect: str | None = None) -> Facts:
+    mgmt = management(version="3.10.8", policies=policies, queues=[queue("a")], source="definitions")
+    mgmt.rabbitmq_version = "latest"
+    f = facts(mgmt, inventory=[])
+    f.inventory.expect = ExpectSection(rabbitmq=expect)
+    return f
+
+
+def test_no_version_and_no_ha_key_answers_for_every_version() -> None:
+    ttl = policy("ttl", ".*", {"message-ttl": 1000})
+    report = judge(_unversioned([ttl]), "HA008", "HA009")
+    assert report.findings == [] and {c.status for c in report.checks} == {"pass"}
+
+
+def test_no_version_with_ha_keys_stays_unknown_and_says_how_to_give_one() -> None:
+    report = judge(_unversioned([HA_ALL]), "HA008")
+    [check] = report.checks
+    assert check.status == "unknown" and "expect.rabbitmq" in (check.reason or "")
+
+
+def test_expect_rabbitmq_gives_the_version_when_the_export_has_none() -> None:
+    [finding] = judge(_unversioned([HA_ALL], expect="4.0"), "HA009").findings
+    assert "RabbitMQ 4.0: policy 'ha-all'" in finding.message and "NOT replicated" in finding.message
