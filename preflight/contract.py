@@ -16,10 +16,12 @@ CheckStatus = Literal["pass", "fail", "unknown", "skipped"]
 
 Family = Literal[
     "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster",
+    "health",
     "membership",
 ]
 FAMILIES: Final[tuple[Family, ...]] = (
     "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster",
+    "health",
     "membership",
 )
 

@@ -364,6 +364,28 @@ class ClusterNode(_Model):
     mem_alarm: bool | None = None
     disk_free_alarm: bool | None = None
     rabbitmq_version: str | None = None  # the `rabbit` application's version
+    # Resource use and limits (absent on a stopped node, or with management_agent.disable_metrics_collector).
+    mem_used: int | None = None  # bytes
+    mem_limit: int | None = None  # the memory high watermark, bytes
+    disk_free: int | None = None  # bytes
+    disk_free_limit: int | None = None  # bytes
+    fd_used: int | None = None
+    fd_total: int | None = None
+    sockets_used: int | None = None
+    sockets_total: int | None = None
+    net_ticktime: int | None = None  # seconds
+    being_drained: bool | None = None  # maintenance mode (`rabbitmq-upgrade drain`); absent before 3.8.x
+
+
+class DeprecatedFeature(_Model):
+    """One item of `/api/deprecated-features/used` (3.13+): a deprecated feature in use on the cluster."""
+
+    name: str
+    deprecation_phase: str | None = None  # permitted_by_default | denied_by_default | disconnected | removed
+    state: str | None = None  # node-local: permitted | denied
+    desc: str | None = None
+    doc_url: str | None = None
+    provided_by: str | None = None
 
 
 class FeatureFlag(_Model):
@@ -430,6 +452,8 @@ class ManagementFacts(_Model):
     policies: Observation[list[Policy]] | None = None
     operator_policies: Observation[list[Policy]] | None = None
     queues: Observation[QueueTable] | None = None
+    # `/api/deprecated-features/used`, asked only of 3.13+ (the endpoint is 404 before): None = not asked
+    deprecated_features: Observation[list[DeprecatedFeature]] | None = None
     # What the rules derive from this source once per run (HA coverage, `preflight.coverage`); never
     # serialised. The judged facts carry their own cache: no module-level memo outlives a run.
     _derived: dict[str, Any] = PrivateAttr(default_factory=dict)

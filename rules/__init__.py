@@ -17,6 +17,7 @@ from rabbitmq_preflight.rules import (
     ha_deprecation,
     ha_mirroring,
     ha_quorum,
+    health,
     hostnames,
     membership,
     node_types,
@@ -26,6 +27,7 @@ from rabbitmq_preflight.rules import (
 )
 
 FAMILY_MODULES: tuple[ModuleType, ...] = (
+    health,
     versions, hostnames, ports, cookies, node_types, ha_coverage, ha_mirroring, ha_deprecation, ha_quorum, security,
     membership, cluster,
 )

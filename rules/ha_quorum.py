@@ -54,19 +54,26 @@ def quorum_under_replicated(facts: Facts) -> Iterator[Result]:
         if (size is None or size >= 3) and count < 3:  # no cluster known (a definitions file): assume ≥ 3
             tally.add((row.vhost, f"{count} member{'s' if count != 1 else ''}"), row.name)
         elif members is not None and row.online is not None and set(members) - set(row.online):
-            tally.add((row.vhost, "members offline"), row.name)
+            # Fewer than a majority online: no leader can be elected, the queue is unavailable now.
+            majority = len(set(members) & set(row.online)) >= len(members) // 2 + 1
+            tally.add((row.vhost, "members offline" if majority else "no majority online"), row.name)
     if not tally.total:
         yield Pass(None)
     for (vhost, problem), n, examples in tally.items():
         offline = problem == "members offline"
+        leaderless = problem == "no majority online"
         yield Fail(
-            None, subject=f"vhost:{vhost}:quorum:{problem}", severity="warning" if offline else None,
+            None, subject=f"vhost:{vhost}:quorum:{problem}",
+            severity="warning" if offline else "critical" if leaderless else None,
             message=f"vhost '{vhost}': {n:,} quorum {queues_have(n)} {problem}"
-            + ("" if offline else f" in a {f'{size}-node' if size else 'multi-node'} cluster: one node loss "
-               "away from unavailable")
+            + (": no leader can be elected, they accept no publishes or deliveries" if leaderless else "")
+            + ("" if offline or leaderless else f" in a {f'{size}-node' if size else 'multi-node'} cluster: one "
+               "node loss away from unavailable")
             + f" (e.g. {', '.join(examples)})",
             remediation=("Bring the offline nodes back (`rabbitmq-diagnostics check_running` on them)."
-                         if offline else "rabbitmq-queues grow rabbit@NODE all   (for each node without a member), "
+                         if offline else "Start the queues' offline members' nodes now (a majority must be online "
+                         "for a leader); `rabbitmq-queues quorum_status QUEUE` shows who is missing."
+                         if leaderless else "rabbitmq-queues grow rabbit@NODE all   (for each node without a member), "
                          "and declare new queues with x-quorum-initial-group-size 3 or 5."),
             evidence={"vhost": vhost, "problem": problem, "queues": n, "examples": examples, "cluster_size": size},
         )

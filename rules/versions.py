@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from rabbitmq_preflight.releases import known_series, otp_majors, upgrade_paths
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._shell import shell_quote
 from rabbitmq_preflight.versioning import Version
@@ -19,32 +20,10 @@ from rabbitmq_preflight.versioning import Version
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts, FeatureFlag
 
-# Supported rolling-upgrade paths (docs: upgrade#rabbitmq-version-upgradability): the only legal mixes.
-UPGRADE_PATHS: dict[str, tuple[str, ...]] = {
-    "3.7": ("3.8",),
-    "3.8": ("3.9",),
-    "3.9": ("3.10",),
-    "3.10": ("3.11",),
-    "3.11": ("3.12",),
-    "3.12": ("3.13",),
-    "3.13": ("4.0", "4.1", "4.2"),
-    "4.0": ("4.1", "4.2"),
-    "4.1": ("4.2",),
-    "4.2": ("4.3",),
-}
-
-# Erlang/OTP majors supported per RabbitMQ series (docs: which-erlang), widest over the series' patches.
+# Supported rolling-upgrade paths and Erlang/OTP windows: preflight/releases.py holds them, with sources.
+UPGRADE_PATHS: dict[str, tuple[str, ...]] = upgrade_paths()
 ERLANG_SUPPORT: dict[str, tuple[int, int]] = {
-    "3.8": (21, 24),
-    "3.9": (23, 25),
-    "3.10": (23, 25),
-    "3.11": (25, 25),
-    "3.12": (25, 26),
-    "3.13": (26, 26),
-    "4.0": (26, 27),
-    "4.1": (26, 27),
-    "4.2": (26, 27),
-    "4.3": (26, 27),
+    s: window for s in known_series() if (window := otp_majors(s)) is not None
 }
 
 _UPGRADE_HINT = "`rabbitmqctl enable_feature_flag all` after each step"

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rabbitmq_preflight.collect.management_json import (
     parse_cluster_id,
+    parse_deprecated_features,
     parse_feature_flags,
     parse_node_names,
     parse_nodes,
@@ -63,6 +64,8 @@ from rabbitmq_preflight.outcomes import (
     TimedOut,
     classify_os_error,
 )
+from rabbitmq_preflight.releases import DEPRECATED_FEATURES_API
+from rabbitmq_preflight.versioning import Version, at_least
 
 if TYPE_CHECKING:
     import httpx
@@ -78,7 +81,10 @@ PAGE_CONCURRENCY = 4
 OVERVIEW_COLUMNS = (
     "node,rabbitmq_version,erlang_version,product_name,product_version,management_version,cluster_name,listeners"
 )
-NODE_COLUMNS = "name,type,running,partitions,mem_alarm,disk_free_alarm,applications"
+NODE_COLUMNS = (
+    "name,type,running,partitions,mem_alarm,disk_free_alarm,applications,mem_used,mem_limit,disk_free,"
+    "disk_free_limit,fd_used,fd_total,sockets_used,sockets_total,net_ticktime,being_drained"
+)
 QUEUE_COLUMNS = (
     "name,vhost,type,durable,auto_delete,exclusive,policy,operator_policy,effective_policy_definition,"
     "node,slave_nodes,synchronised_slave_nodes,members,online,arguments"
@@ -461,6 +467,12 @@ async def _fill_cluster_facts(api: ManagementApi, facts: ManagementFacts) -> Non
     over, facts.feature_flags, facts.cluster_id, facts.policies, facts.operator_policies, facts.queues = results
     if over.value is not None:
         facts.rabbitmq_version = over.value.rabbitmq_version
+    if at_least(Version.parse(facts.rabbitmq_version or ""), *DEPRECATED_FEATURES_API):  # 404 before 3.13
+
+        async def deprecated() -> Any:
+            return parse_deprecated_features(await api.get_json("/api/deprecated-features/used"))
+
+        facts.deprecated_features = await _observe(deprecated)
 
 
 @dataclass

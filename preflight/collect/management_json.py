@@ -13,7 +13,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from rabbitmq_preflight.facts import ClusterNode, FeatureFlag, MgmtListener, MgmtOverview, Policy, QueueRow
+from rabbitmq_preflight.facts import (
+    ClusterNode,
+    DeprecatedFeature,
+    FeatureFlag,
+    MgmtListener,
+    MgmtOverview,
+    Policy,
+    QueueRow,
+)
 from rabbitmq_preflight.outcomes import BadReply, NotFound
 
 
@@ -37,6 +45,11 @@ def _names(item: dict[str, Any], key: str) -> list[str] | None:
     if not isinstance(value, list):
         return None
     return [sys.intern(v) for v in value if isinstance(v, str)]
+
+
+def _int(item: dict[str, Any], key: str) -> int | None:
+    value = item.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _dict(item: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -102,8 +115,24 @@ def parse_nodes(raw: Any, where: str = "/api/nodes") -> list[ClusterNode]:
             partitions=_names(item, "partitions") or [],
             mem_alarm=_bool(item, "mem_alarm"), disk_free_alarm=_bool(item, "disk_free_alarm"),
             rabbitmq_version=_rabbit_version(item),
+            mem_used=_int(item, "mem_used"), mem_limit=_int(item, "mem_limit"),
+            disk_free=_int(item, "disk_free"), disk_free_limit=_int(item, "disk_free_limit"),
+            fd_used=_int(item, "fd_used"), fd_total=_int(item, "fd_total"),
+            sockets_used=_int(item, "sockets_used"), sockets_total=_int(item, "sockets_total"),
+            net_ticktime=_int(item, "net_ticktime"), being_drained=_bool(item, "being_drained"),
         ))
     return nodes
+
+
+def parse_deprecated_features(raw: Any, where: str = "/api/deprecated-features/used") -> list[DeprecatedFeature]:
+    return [
+        DeprecatedFeature(
+            name=_required_str(item, "name", "deprecated feature", where),
+            deprecation_phase=_str(item, "deprecation_phase"), state=_str(item, "state"),
+            desc=_str(item, "desc"), doc_url=_str(item, "doc_url"), provided_by=_str(item, "provided_by"),
+        )
+        for item in _items(raw, "deprecated features", where)
+    ]
 
 
 def parse_node_names(raw: Any, where: str = "/api/nodes") -> list[str]:

@@ -131,7 +131,7 @@ def test_every_rule_is_found_in_the_family_module_its_id_prefix_names() -> None:
     from rabbitmq_preflight.rules import all_rules
 
     prefixes = {"VER": "versions", "HOST": "hostnames", "PORT": "ports", "COOKIE": "cookies",
-                "NODE": "node_types", "HA": "ha_", "SEC": "security", "MEMBER": "membership",
+                "NODE": "node_types", "HA": "ha_", "SEC": "security", "MEMBER": "membership", "HEALTH": "health",
                 "RUN": "cluster", "WAIVER": "cluster"}
     misplaced = []
     for r in all_rules():
