@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Debian packages the lab cluster needs, only when they are missing.
+# Install the Debian packages the lab cluster and the browser tests need, only when they are missing.
 set -eu
 need=()
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
@@ -8,6 +8,8 @@ command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the HTML report tests: headless, in a real browser
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)  # the lab's hosts run sshd for `check --ssh`
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing packages: ${need[*]} — install them as root: sudo apt-get install -y ${need[*]}" >&2

@@ -41,6 +41,7 @@ from rabbitmq_preflight import __version__
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.errors import UsageError
 from rabbitmq_preflight.inventory import Inventory, InventoryError
+from rabbitmq_preflight.picture import picture_of
 from rabbitmq_preflight.pipeline import CheckRun, LiveProbe, choose_rules, judge, load_checked_inventory
 from rabbitmq_preflight.report import REPORT_SCHEMA, Report
 from rabbitmq_preflight.rule import Rule
@@ -53,7 +54,7 @@ from rabbitmq_preflight.service.auditlog import (
     route_library_logs,
 )
 from rabbitmq_preflight.service.drift import Drift, RunState, StateError, StateStore, compute_drift
-from rabbitmq_preflight.service.health import DaemonStatus, HealthServer, RunSnapshot
+from rabbitmq_preflight.service.health import DaemonStatus, HealthServer, ReportPage, RunSnapshot
 from rabbitmq_preflight.service.notify import Notifier
 from rabbitmq_preflight.service.schedule import Schedule
 
@@ -235,6 +236,7 @@ class AuditDaemon:
         self.previous = drift.state
         self._save(run_id, drift.state)
         self.status.record_run(RunSnapshot.of(run.report, run_id, finished, self.opts.fail_on))
+        self.status.record_page(ReportPage(run_id, run.report, picture_of(run.facts)))
         self.runs += 1
         self.notifier.status(status_line(run.report, finished, self.opts.fail_on))
 

@@ -1,9 +1,10 @@
-"""`/healthz` and `/metrics` for the daemon, on loopback unless told otherwise.
+"""`/healthz`, `/metrics` and `/report` for the daemon, on loopback unless told otherwise.
 
 Health answers one question a load balancer or a monitoring probe can act on: did the last audit
 finish recently, and was the cluster clean by the daemon's `--fail-on` gate? Metrics are rendered
 from one immutable snapshot of the last run, so a scrape never sees half of one run's findings
-and half of the next one's.
+and half of the next one's. `/report` is the last completed run's HTML report (`--format html`),
+rendered on its first request and kept until the next run replaces it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -30,6 +31,9 @@ from prometheus_client.registry import Collector
 
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.report import Report
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.picture import ClusterPicture
 
 _LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
 _SHOWN_FAILING = 5
@@ -50,6 +54,10 @@ QUEUE_WAIT = 0.5  # how long accepting pauses for a free place in the queue befo
 _BUSY = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
          b"Content-Length: 25\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy: too many requests\r\n")
 _log = logging.getLogger("rabbitmq_preflight.health")
+# The page carries its own Content-Security-Policy (no loads, its one hashed script); served, it is also
+# kept from being framed or sniffed as anything but HTML.
+_PAGE_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                 ("Referrer-Policy", "no-referrer"))
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -85,6 +93,15 @@ class RunSnapshot:
         )
 
 
+@dataclass(frozen=True)
+class ReportPage:
+    """What `/report` shows: one completed run's report and the picture of its cluster."""
+
+    run_id: str
+    report: Report
+    picture: ClusterPicture | None = None
+
+
 @dataclass
 class DaemonStatus:
     """Counters and the last snapshot, shared by the run thread and the HTTP threads."""
@@ -97,11 +114,35 @@ class DaemonStatus:
     errors: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
+    page: ReportPage | None = None
+    _page_html: tuple[str, bytes] | None = field(default=None, repr=False)  # (run_id, rendered page)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record_run(self, snapshot: RunSnapshot) -> None:
         with self._lock:
             self.last, self.runs_total = snapshot, self.runs_total + 1
+
+    def record_page(self, page: ReportPage) -> None:
+        with self._lock:
+            self.page = page
+
+    def report_html(self) -> bytes | None:
+        """The last run's HTML report, rendered once per run (outside the lock: a scrape never waits on it)."""
+        with self._lock:
+            page, cached = self.page, self._page_html
+        if page is None:
+            return None
+        if cached is not None and cached[0] == page.run_id:
+            return cached[1]
+        from rabbitmq_preflight.render import RenderContext, render
+
+        ctx = RenderContext(fail_on=self.fail_on, exit_code=page.report.exit_code(self.fail_on),
+                            picture=page.picture)
+        html = render("html", page.report, ctx).encode("utf-8", "backslashreplace")
+        with self._lock:
+            if self.page is page:
+                self._page_html = (page.run_id, html)
+        return html
 
     def record_error(self, stage: str, reason: str) -> None:
         with self._lock:
@@ -281,12 +322,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200 if healthy else 503, "application/json", json.dumps(body).encode() + b"\n")
         elif path == "/metrics":
             self._reply(200, METRICS_CONTENT_TYPE, generate_latest(self.server.registry))
+        elif path == "/report":
+            html = self.server.status.report_html()
+            if html is None:
+                self._reply(503, "text/plain; charset=utf-8", b"no audit run has finished yet\n")
+            else:
+                self._reply(200, "text/html; charset=utf-8", html, _PAGE_HEADERS)
         else:
-            self._reply(404, "text/plain; charset=utf-8", b"not found: try /healthz or /metrics\n")
+            self._reply(404, "text/plain; charset=utf-8", b"not found: try /healthz, /metrics or /report\n")
 
-    def _reply(self, code: int, ctype: str, payload: bytes) -> None:
+    def _reply(self, code: int, ctype: str, payload: bytes, headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()

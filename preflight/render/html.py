@@ -21,6 +21,7 @@ from rabbitmq_preflight.report import Finding, Report
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _COPY_SCRIPT = (
+    "document.documentElement.setAttribute('data-script','ran');"  # a browser that honours the CSP ran it
     "document.querySelectorAll('button.copy').forEach(function(b){b.addEventListener('click',function(){"
     "var t=b.parentNode.querySelector('code').textContent;"
     "if(navigator.clipboard){navigator.clipboard.writeText(t);}b.textContent='copied';});});"

@@ -206,7 +206,7 @@ def drive_daemon(inv: Path, out: Path, runs: int = 2) -> DaemonRun:
         for _ in range(runs):
             daemon.wait_event("audit.run", timeout=60)
         process = process_view(daemon.proc.pid)
-        bodies = {path: http_get(base + path)[2] for path in ("/healthz", "/metrics", "/no-such-page")}
+        bodies = {path: http_get(base + path)[2] for path in ("/healthz", "/metrics", "/report", "/no-such-page")}
         daemon.signal(signal.SIGTERM)
         assert daemon.wait_exit(timeout=15) == 0
     finally:

@@ -213,3 +213,19 @@ def test_a_reload_that_blocks_is_reported_and_never_delays_the_stop(
     assert ("audit.error", "reload") in events and events[-1] == ("audit.stop", None)
     assert events.count(("audit.error", "reload")) == 1 and ("audit.reload", None) not in events
     assert took < d.opts.stop_timeout
+
+
+def test_each_run_replaces_the_report_page_with_its_cluster_picture(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    d = make_daemon(tmp_path)
+    assert d.status.report_html() is None
+    results = iter([fake_run(finding("tcp/5672 (amqp)")), fake_run()])
+    monkeypatch.setattr(daemon_mod, "judge", lambda *a, **k: next(results))
+    d.run_once()
+    first = d.status.report_html()
+    assert first is not None and b'data-verdict="fail"' in first
+    assert b'data-node="rabbit@rabbit2" data-role="amqp" data-state="open"' in first  # the picture came along
+    d.run_once()
+    second = d.status.report_html()
+    assert d.status.page is not None and d.status.page.run_id == records(tmp_path)[-1]["run_id"]
+    assert second is not None and b'data-verdict="pass"' in second

@@ -129,3 +129,20 @@ def test_metrics_over_http_in_prometheus_text_format(served: tuple[DaemonStatus,
 
 def test_unknown_path_is_404(served: tuple[DaemonStatus, str]) -> None:
     assert http_get(served[1] + "/")[0] == 404
+
+
+def test_report_serves_the_last_runs_html_and_renders_it_once_per_run(served: tuple[DaemonStatus, str]) -> None:
+    from rabbitmq_preflight.service.health import ReportPage
+
+    status, base = served
+    code, ctype, body = http_get(base + "/report")
+    assert (code, body) == (503, "no audit run has finished yet\n")
+    evil = report("error")
+    evil.findings[0].message = "queue <script>alert(1)</script> is not replicated"
+    status.record_page(ReportPage("run-1", evil))
+    code, ctype, body = http_get(base + "/report")
+    assert (code, ctype) == (200, "text/html; charset=utf-8")
+    assert 'data-verdict="fail"' in body and "queue &lt;script&gt;alert(1)&lt;/script&gt; is not" in body
+    assert status.report_html() is status.report_html()  # one rendering per run
+    status.record_page(ReportPage("run-2", report("warning")))
+    assert 'data-verdict="pass"' in http_get(base + "/report")[2]
