@@ -22,6 +22,7 @@ from rabbitmq_preflight.rules import (
     membership,
     node_types,
     ports,
+    remote_hosts,
     security,
     versions,
 )
@@ -29,7 +30,7 @@ from rabbitmq_preflight.rules import (
 FAMILY_MODULES: tuple[ModuleType, ...] = (
     health,
     versions, hostnames, ports, cookies, node_types, ha_coverage, ha_mirroring, ha_deprecation, ha_quorum, security,
-    membership, cluster,
+    membership, cluster, remote_hosts,
 )
 
 
