@@ -175,6 +175,10 @@ def judge(
         from rabbitmq_preflight.join import plan_joins
 
         report = report.model_copy(update={"join": plan_joins(facts, report.findings)})
+    if any(v.ssh is not None for v in facts.views):
+        from rabbitmq_preflight.reachability import reachability_rows
+
+        report = report.model_copy(update={"reachability": reachability_rows(facts)})
     return CheckRun(facts=facts, report=report)
 
 
