@@ -568,6 +568,7 @@ cmd_heal() {
     hnet "$h" iptables -w -F "$CHAIN" 2>/dev/null
     write_inplace "$(hdir "$h")/etc/hosts" "$(canonical_hosts)"
     start_sshd "$h" || rc=1
+    chmod 0400 "$(hdir "$h")/var-lib-rabbitmq/.erlang.cookie" 2>/dev/null
     if [ "$(host_cookie "$h")" != "$COOKIE" ]; then
       log "heal: $h: restoring the cookie (stop, fix, start)"
       kill_node "$h"; set_cookie "$h" "$COOKIE"
@@ -654,10 +655,16 @@ cmd_fault() {
   drop-port)
     h=${1:-}; port=${2:-}; need_host "$h"
     [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "fault drop-port: bad port '$port'"
+    local from=() who="(except from lo)"
+    case ${3:-} in
+      "") ;;
+      --from=*) peer=${3#--from=}; need_host "$peer"; from=(-s "$(ip_of "$peer")"); who="from $peer only" ;;
+      *) die "fault drop-port: unknown argument '$3' (--from=PEERHOST)" ;;
+    esac
     # like a host firewall: lo is exempt, established connections survive, new ones time out
-    hnet "$h" iptables -w -A "$CHAIN" ! -i lo -p tcp --dport "$port" -m conntrack --ctstate NEW -j DROP ||
+    hnet "$h" iptables -w -A "$CHAIN" ! -i lo "${from[@]}" -p tcp --dport "$port" -m conntrack --ctstate NEW -j DROP ||
       die "fault drop-port: iptables failed"
-    echo "fault drop-port: $h drops new inbound TCP connections to port $port (except from lo)"
+    echo "fault drop-port: $h drops new inbound TCP connections to port $port $who"
     ;;
   hosts)
     h=${1:-}; peer=${2:-}; shift 2 2>/dev/null || true
@@ -706,7 +713,7 @@ cmd_fault() {
     set_type "$h" ram || die "fault ram: could not make $h a RAM node (see $(hdir "$h")/ops.log)"
     echo "fault ram: $h is now a RAM node"
     ;;
-  *) die "usage: $ME fault drop-port HOST PORT | hosts HOST PEER [--wrong[=IP]] | cookie HOST | stop HOST | start HOST | ram HOST" ;;
+  *) die "usage: $ME fault drop-port HOST PORT [--from=PEER] | hosts HOST PEER [--wrong[=IP]] | cookie HOST | stop HOST | start HOST | ram HOST" ;;
   esac
 }
 
