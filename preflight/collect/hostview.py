@@ -56,11 +56,11 @@ unset SSH_CLIENT SSH2_CLIENT BASH_ENV ENV  # bash run "by sshd" would read ~/.ba
 PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 out() { _l=$1; shift; for _f in "$@"; do _l="$_l	$_f"; done; printf '%s\n' "$_l"; }
 clean() { printf '%s' "$1" | tr '\t\n\r' '   ' | cut -c1-300; }
-now_ms() { t=$(date +%s%N); case $t in *N) echo $(( $(date +%s) * 1000 ));; *) echo $(( t / 1000000 ));; esac; }
 echo "@HEADER@ @VERSION@"
 out CLOCK "$(date +%s.%N)"
 out HOST "$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)" "$(timeout "$T" hostname -f 2>/dev/null)"
 out USER "$(id -un 2>/dev/null)"
+out WAIT "$T"
 res() {
   a=$(timeout "$T" getent ahosts "$1" 2>/dev/null); rc=$?
   out RES "$1" "$rc" $(printf '%s\n' "$a" | awk '$1 != "" && !seen[$1]++ { print $1 }')
@@ -68,27 +68,28 @@ res() {
     NF > 1 { for (i = 2; i <= NF; i++) if (tolower($i) == tolower(h)) { print $1; break } }' /etc/hosts 2>/dev/null)
 }
 tcp() { # node role host port
-  s=$(now_ms)
-  if command -v bash >/dev/null 2>&1; then
-    e=$(timeout "$T" bash --norc --noprofile -c 'exec 3<>"/dev/tcp/$0/$1"' "$3" "$4" 2>&1); rc=$?
+  if command -v bash >/dev/null 2>&1; then  # one process per test; bash times itself (no `date` forks)
+    e=$(timeout "$T" bash --norc --noprofile -c 's=${EPOCHREALTIME:-0}; exec 2>&1; exec 3<>"/dev/tcp/$0/$1" || exit 1
+      t=${EPOCHREALTIME:-0}; echo "ms=$(( (${t/./} - ${s/./}) / 1000 ))"' "$3" "$4"); rc=$?
   elif command -v python3 >/dev/null 2>&1; then
     e=$(timeout "$T" python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])))' \
       "$3" "$4" 2>&1); rc=$?
   else
-    out TCP "$1" "$2" "$4" error 0 "neither bash nor python3 on this host to test TCP"; return
+    out TCP "$1" "$2" "$4" error "" "neither bash nor python3 on this host to test TCP"; return
   fi
-  ms=$(( $(now_ms) - s ))
+  ms=''
   case $rc in
-    0) st=open ;;
-    124) st=timeout ;;
+    0) st=open; case $e in ms=*) ms=${e#ms=} ;; esac; e='' ;;
+    124) st=timeout; e='' ;;
     *) case $e in
          *efused*) st=refused ;;
          *"No route"*|*nreachable*) st=unreachable ;;
          *"not known"*|*"resolution"*|*"No address"*|*"nodename nor"*) st=unresolvable ;;
          *) st=error ;;
-       esac ;;
+       esac
+       e=$(clean "$e") ;;
   esac
-  out TCP "$1" "$2" "$4" "$st" "$ms" "$(clean "$e")"
+  out TCP "$1" "$2" "$4" "$st" "$ms" "$e"
 }
 hex2b64() {
   h=$1; o=''
@@ -234,6 +235,7 @@ class _Reply:
     node_dirs: Observation[list[str]] | None = None
     argv_cookie: bool | None = None  # `-setcookie` on the broker's command line (visible in `ps`)
     env_cookie: bool | None = None  # RABBITMQ_ERLANG_COOKIE in its environment (None: not readable)
+    wait: float | None = None  # the script's per-probe timeout, seconds
     ignored: int = 0
 
 
@@ -295,6 +297,11 @@ class _Parser:
     def _r_clockend(self, args: list[str]) -> bool:
         return True
 
+    def _r_wait(self, args: list[str]) -> bool:
+        wait = _float(args[0]) if args else None
+        self.reply.wait = wait if wait is not None and 0 < wait <= 3600 else None
+        return self.reply.wait is not None
+
     def _r_host(self, args: list[str]) -> bool:
         if not args or not args[0]:
             return False
@@ -342,7 +349,9 @@ class _Parser:
         if role not in wanted or port != wanted[role] or status not in _PORT_STATUSES:
             return False
         detail = _text(args[5]) if len(args) > 5 and args[5] else None
-        latency = _int(ms, 0, 10**9)
+        latency: float | None = _int(ms, 0, 10**9)
+        if latency is None and status == "timeout" and self.reply.wait is not None:
+            latency = self.reply.wait * 1000  # the probe's whole timeout went by
         words = {"open": None, "refused": "connection refused (nothing listening)",
                  "timeout": "no answer (filtered by a firewall, or the peer is silent)",
                  "unresolvable": f"{spec.host} does not resolve", "unreachable": "no route to host"}
