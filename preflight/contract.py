@@ -17,12 +17,12 @@ CheckStatus = Literal["pass", "fail", "unknown", "skipped"]
 Family = Literal[
     "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster",
     "health",
-    "membership",
+    "membership", "config",
 ]
 FAMILIES: Final[tuple[Family, ...]] = (
     "version", "hostname", "port", "cookie", "node-type", "ha-policy", "security", "resources", "cluster",
     "health",
-    "membership",
+    "membership", "config",
 )
 
 # Report formats, for `--format` and `--report FORMAT:PATH`.

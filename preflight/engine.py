@@ -122,6 +122,7 @@ def run_rules(
                         severity=res.severity or r.severity, node=res.node,
                         subject=res.subject, message=res.message,
                         remediation=res.remediation or r.remediation, evidence=res.evidence,
+                        file=res.file, line=res.line,
                     )
                 )
             elif isinstance(res, Unknown):

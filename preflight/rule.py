@@ -28,6 +28,8 @@ class Fail:
     remediation: str | None = None  # the rule's generic remediation when None
     evidence: dict[str, Any] = field(default_factory=dict)
     severity: Severity | None = None  # the rule's default severity when None
+    file: str | None = None  # the config file the finding is about (lint), and its 1-based line
+    line: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Rules, one module per family. This package owns the list; the engine judges whatever it is given.
 
 A rule is found by its id prefix: VER → versions, HOST → hostnames, PORT → ports, COOKIE → cookies,
-NODE → node_types, HA → ha_policies, SEC → security, MEMBER → membership, RUN/WAIVER → cluster.
+NODE → node_types, HA → ha_policies, SEC → security, MEMBER → membership, RUN/WAIVER → cluster,
+CONF → config_* (config files: config_files, config_secrets, config_identity, config_cluster).
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from types import ModuleType
 from rabbitmq_preflight.rule import Rule
 from rabbitmq_preflight.rules import (
     cluster,
+    config_cluster,
+    config_files,
+    config_identity,
+    config_secrets,
     cookies,
     ha_coverage,
     ha_deprecation,
@@ -22,7 +27,6 @@ from rabbitmq_preflight.rules import (
     membership,
     node_types,
     ports,
-    remote_hosts,
     security,
     versions,
 )
@@ -30,7 +34,7 @@ from rabbitmq_preflight.rules import (
 FAMILY_MODULES: tuple[ModuleType, ...] = (
     health,
     versions, hostnames, ports, cookies, node_types, ha_coverage, ha_mirroring, ha_deprecation, ha_quorum, security,
-    membership, cluster, remote_hosts,
+    membership, cluster, config_files, config_secrets, config_identity, config_cluster,
 )
 
 

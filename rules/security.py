@@ -25,14 +25,15 @@ from rabbitmq_preflight.rules.cookies import (
 from rabbitmq_preflight.versioning import Version
 
 if TYPE_CHECKING:
+    from rabbitmq_preflight.configfiles.model import CookieTraits
     from rabbitmq_preflight.facts import CookieFacts, CookieValue, ErlangProcess, Facts, Origin, View
 
 MIN_LENGTH = 20  # what Erlang itself generates: 20 random uppercase letters
 MIN_DISTINCT = 8
 
 
-def weaknesses(value: CookieValue) -> list[str]:
-    """Why a cookie is guessable, in words; empty when it is not."""
+def weaknesses(value: CookieValue | CookieTraits) -> list[str]:
+    """Why a cookie is guessable, in words; empty when it is not (also for a cookie written in a config file)."""
     out = []
     if value.well_known:
         out.append("a well-known value copied from documentation or compose files")

@@ -55,14 +55,16 @@ class CheckArgs:
     definitions_path: Path | None
     join: tuple[str, ...] = ()
     into: str | None = None
-    ssh: bool = False
+    config_paths: tuple[Path, ...] = ()
+    rabbitmq: str | None = None
 
     @property
     def live(self) -> bool:
         """Probe the cluster: unless only saved facts, or only a definitions file, were given."""
         if self.facts_paths:
             return False
-        return self.definitions_path is None or bool(self.nodes) or self.inventory_path is not None
+        documents_only = self.definitions_path is not None or bool(self.config_paths)
+        return not documents_only or bool(self.nodes) or self.inventory_path is not None
 
     @property
     def definitions_only(self) -> bool:
@@ -110,12 +112,12 @@ class CheckArgs:
                    "work and print the steps (repeatable; added to the inventory when it is not listed).")
 @click.option("--into", metavar="SEED", help="The node whose cluster the --join nodes join (default: the first "
               "inventory node that is not joining).")
-@click.option("--ssh", is_flag=True,
-              help="Also collect on every node's host over SSH (system ssh, BatchMode; nothing installed there): "
-                   "resolution, /etc/hosts, the all-pairs port matrix, the cookie file, limits, disk, clock.")
 @click.option("--definitions", "definitions_path", type=click.Path(path_type=Path),
               help="Judge HA coverage of a definitions export (export_definitions / GET /api/definitions) "
                    "before deploying it; alone, or with the live cluster or --facts.")
+@click.option("--config", "config_paths", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
+              help="Also judge these config files or directories (as `preflight lint` does; repeatable).")
+@click.option("--rabbitmq", metavar="X.Y", help="RabbitMQ series to judge --config files for.")
 def check(**params: Any) -> None:
     """Collect facts about the cluster, judge them, print a report; exit 0/1 by --fail-on."""
     sys.exit(run_guarded(lambda: run_check_command(CheckArgs(**params))))
@@ -137,7 +139,7 @@ def run_check_command(args: CheckArgs) -> int:
     elif args.join:
         raise UsageError("--join judges a live join: give the inventory or node names to probe")
     # A definitions export holds policies and queues, nothing else: judge what it can show.
-    rules = choose_rules(args.select or (("ha-policy",) if args.definitions_only else ()), args.ignore)
+    rules = choose_rules(args.select or _default_selection(args), args.ignore)
     baseline = gate.load_baseline(args.baseline_path) if args.baseline_path else frozenset()
     sources = _sources(args)
     if args.wait is None:
@@ -158,18 +160,29 @@ def run_check_command(args: CheckArgs) -> int:
     return report.exit_code(args.fail_on)
 
 
+def _default_selection(args: CheckArgs) -> tuple[str, ...]:
+    """Documents alone (no live cluster, no saved facts) can only answer their own families."""
+    if args.live or args.facts_paths:
+        return ()
+    families = ("ha-policy",) if args.definitions_path is not None else ()
+    return families + (("config",) if args.config_paths else ())
+
+
 def _sources(args: CheckArgs) -> list[Source]:
-    from rabbitmq_preflight.pipeline import DefinitionsFile, LiveProbe, OverSsh, SavedFacts
+    from rabbitmq_preflight.pipeline import DefinitionsFile, LiveProbe, SavedFacts
 
     sources: list[Source] = []
     if args.live:
         sources.append(LiveProbe(timeout=args.timeout, deadline=args.deadline, no_handshake=args.no_handshake))
-    if args.ssh:
-        sources.append(OverSsh(timeout=args.timeout, deadline=args.deadline))
     if args.facts_paths:
         sources.append(SavedFacts(args.facts_paths))
     if args.definitions_path is not None:
         sources.append(DefinitionsFile(args.definitions_path))
+    if args.config_paths:
+        from rabbitmq_preflight.pipeline import ConfigFiles
+
+        sources.append(ConfigFiles(args.config_paths, target=args.rabbitmq,
+                                   target_from="--rabbitmq" if args.rabbitmq else None))
     return sources
 
 

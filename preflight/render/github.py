@@ -41,7 +41,11 @@ def annotation(f: Finding, ctx: RenderContext) -> str:
     title = printable(f"{f.node or 'cluster'} {f.rule} {f.slug}") + (
         " (could not check)" if f.outcome == "unknown" else "")
     props = []
-    if ctx.inventory_path:
+    if f.file is not None:
+        props.append(f"file={escape_property(f.file)}")
+        if f.line:
+            props.append(f"line={f.line}")
+    elif ctx.inventory_path:
         props.append(f"file={escape_property(ctx.inventory_path)}")
         line = ctx.node_lines.get(f.node) if f.node else None
         if line:

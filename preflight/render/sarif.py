@@ -2,6 +2,8 @@
 
 Shaped by what GitHub accepts, not only by the schema (GitHub's "SARIF support for code scanning"):
 
+- A finding about a config file (`lint`, `check --config`) points at that file and line, so code
+  scanning annotates the pull request that changes it.
 - GitHub rejects the whole upload when a result has a location without an artifact URI, and host
   findings have no source file. Every result is anchored to the inventory file (on the node's
   `name = "…"` line when known) with the node as a logical location beside it; with no inventory
@@ -68,8 +70,12 @@ def artifact_uri(inventory_path: str | None, cluster: str) -> str:
 
 
 def _location(f: Finding, report: Report, ctx: RenderContext) -> Json:
-    physical: Json = {"artifactLocation": {"uri": artifact_uri(ctx.inventory_path, report.cluster)}}
-    line = ctx.node_lines.get(f.node) if f.node and ctx.inventory_path else None
+    if f.file is not None:  # a config file finding points at its own file and line
+        physical: Json = {"artifactLocation": {"uri": artifact_uri(f.file, report.cluster)}}
+        line = f.line
+    else:
+        physical = {"artifactLocation": {"uri": artifact_uri(ctx.inventory_path, report.cluster)}}
+        line = ctx.node_lines.get(f.node) if f.node and ctx.inventory_path else None
     if line is not None and line >= 1:
         physical["region"] = {"startLine": line}
     name = f.node or report.cluster

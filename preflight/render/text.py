@@ -30,6 +30,8 @@ def _label(f: Finding, color: bool) -> str:
 def _finding_lines(f: Finding, color: bool) -> list[str]:
     tag = f"  [waived: {printable(f.waiver_reason or '')}]" if f.waived else ("  [in baseline]" if f.baseline else "")
     head = f"  {_label(f, color)} {f.rule} {f.slug}{tag}"
+    if f.file is not None:
+        head += "  " + printable(f"{f.file}:{f.line}" if f.line else f.file)
     body = textwrap.wrap(printable(f.message), width=100, initial_indent="      ", subsequent_indent="      ")
     fix = textwrap.wrap(printable(f.remediation), width=100, initial_indent="      fix: ",
                         subsequent_indent="           ")
@@ -90,11 +92,6 @@ def render(report: Report, ctx: RenderContext) -> str:
         out.append("")
     if not report.findings:
         out += ["No findings.", ""]
-    if report.reachability:
-        from rabbitmq_preflight.reachability import matrix_lines
-
-        nodes = list(dict.fromkeys(c.node for row in report.reachability for c in row.cells))
-        out += [printable(line) for line in matrix_lines(report.reachability, nodes)] + [""]
     s, c = report.summary, report.summary.checks
     out.append(
         f"Findings: {s.critical} critical, {s.error} error, {s.warning} warning, {s.info} info"

@@ -1,0 +1,42 @@
+"""Config files as facts: `with_config` parses them into `Facts.config` and hands definitions exports
+to the existing definitions source (preflight/definitions.py), so their policies and queues are judged
+by the HA rules exactly as `check --definitions` judges them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+
+from rabbitmq_preflight import __version__
+from rabbitmq_preflight.configfiles.load import load_config
+from rabbitmq_preflight.configfiles.model import ConfigFacts, ParseProblem
+from rabbitmq_preflight.configfiles.schema import series_of
+from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.facts import Facts, InventorySummary, Origin, View
+
+
+def with_config(facts: Facts | None, paths: tuple[Path, ...], target: str | None, target_from: str | None) -> Facts:
+    if target is not None:
+        series = series_of(target)
+        if series is None:
+            raise UsageError(f"--rabbitmq {target!r}: expected a series like 3.13 or 4.1")
+        target = series
+    documents = load_config(list(paths))
+    if facts is None:
+        origin = Origin(hostname=socket.gethostname(), collected_at=dt.datetime.now(dt.UTC))
+        summary = InventorySummary(cluster="config", source=", ".join(str(p) for p in paths), nodes=[])
+        facts = Facts(tool_version=__version__, inventory=summary, views=[View(origin=origin)])
+    from rabbitmq_preflight.definitions import DefinitionsError, with_definitions
+
+    for doc in documents:
+        if doc.kind != "definitions" or doc.problems:
+            continue
+        try:
+            facts = with_definitions(facts, Path(doc.file))
+        except DefinitionsError as exc:
+            doc.problems.append(ParseProblem(file=doc.file, line=None, message=exc.lines[0].removeprefix(
+                f"{doc.file}: ")))
+    config = ConfigFacts(documents=documents, target=target, target_from=target_from)
+    return facts.model_copy(update={"config": config})
