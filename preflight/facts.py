@@ -138,8 +138,6 @@ class View(_Model):
     discovery: Discovery | None = None  # cluster members learned before probing
     resolution: dict[str, HostResolution] = Field(default_factory=dict)  # node host part -> lookups
     listeners: Observation[list[Listener]] | None = None  # local listening TCP sockets and owners
-    host: HostFacts | None = None  # the host itself (clock, the broker's fd limit, disk, data dir), over SSH
-    ssh: SshSession | None = None  # how this view was collected over SSH (None: collected where it ran)
 
 
 class InventorySummary(_Model):
@@ -165,8 +163,18 @@ class InventorySummary(_Model):
             waivers=list(inv.waivers),
         )
 
+    # name → spec, built on first lookup: rules ask once per node, and a scan made that O(n²) (13 s of
+    # HOST003 at 10,000 nodes). Rebuilt if `nodes` is replaced or grows.
+    _by_name: tuple[int, int, dict[str, NodeSpec]] | None = PrivateAttr(default=None)
+
     def node(self, name: str) -> NodeSpec | None:
-        return next((n for n in self.nodes if n.name == name), None)
+        index = self._by_name
+        if index is None or index[0] != id(self.nodes) or index[1] != len(self.nodes):
+            by_name: dict[str, NodeSpec] = {}
+            for n in self.nodes:
+                by_name.setdefault(n.name, n)  # the first wins, as the scan did
+            index = self._by_name = (id(self.nodes), len(self.nodes), by_name)
+        return index[2].get(name)
 
 
 class Facts(_Model):
@@ -438,6 +446,11 @@ class QueueTable(_Model):
     rows: list[QueueRow] = Field(default_factory=list)
     total_count: int | None = None  # what the API announced: differs from len(rows) when queues churned
     pages: int = 0
+    page_count: int | None = None  # pages the API announced (None: a source that does not page)
+    # Why the table stops before the last announced page (the run's deadline, the cap on pages and rows),
+    # None when every page was read. A cut-off table is judged as such: HA rules say "judged on N of M
+    # queues" for what they found and never pass over it (rules/_ha.py `over_queue_table`).
+    cut_off: str | None = None
 
 
 class ManagementFacts(_Model):
@@ -476,6 +489,10 @@ class Discovery(_Model):
     members: list[str] = Field(default_factory=list)
     added: list[str] = Field(default_factory=list)  # members the inventory did not list
     error: ProbeError | None = None
+    # Members the inventory did not list beyond the cap (`collect.management.MAX_DISCOVERED`): named by
+    # the peer but neither added nor probed. 0: the list was complete. `members` keeps at most the
+    # inventory's nodes plus the cap, in the API's order.
+    left_out: int = 0
 
 
 # --- Name resolution and local listeners (see preflight/collect/resolve.py and localhost.py).
@@ -503,64 +520,3 @@ class Listener(_Model):
     pid: int | None = None
     process: str | None = None
     user: str | None = None
-
-
-# --- Views collected on each node's host over SSH (see preflight/collect/ssh.py and hostview.py).
-
-SshStatus = Literal["ok", "auth_failed", "unreachable", "timeout", "host_key_unknown", "no_shell", "bad_reply"]
-
-
-class SshSession(_Model):
-    """One SSH session to a node's host: where, as whom, and how it went (never a password prompt)."""
-
-    node: str  # the inventory node whose host this is
-    target: str  # what was given to ssh: `user@host` or `host`
-    user: str | None = None  # None: ssh's own default (~/.ssh/config, then the local user)
-    identity: str | None = None  # the key file the inventory names; None: the agent and ssh's default keys
-    status: SshStatus
-    detail: str | None = None
-    fix: str | None = None  # the command or setting that makes the session work
-    duration_ms: float | None = None
-    collector: str | None = None  # the remote collector script's version, as it announced itself
-
-
-class ClockReading(_Model):
-    """The host's clock, read between two readings of the collector's clock (seconds since the epoch)."""
-
-    remote: float
-    local_before: float
-    local_after: float
-
-    @property
-    def offset(self) -> float:
-        """Host clock minus ours, at the midpoint of the exchange."""
-        return self.remote - (self.local_before + self.local_after) / 2
-
-    @property
-    def uncertainty(self) -> float:
-        return (self.local_after - self.local_before) / 2
-
-
-class BrokerProcess(_Model):
-    """The RabbitMQ Erlang VM on the host (`-s rabbit boot`) and its open-files limit."""
-
-    pid: int
-    user: str | None = None
-    nofile_soft: int | None = None  # None: unlimited, or /proc/PID/limits not readable
-    nofile_hard: int | None = None
-
-
-class DiskSpace(_Model):
-    path: str
-    available_bytes: int
-    total_bytes: int
-
-
-class HostFacts(_Model):
-    """Facts about the view's host itself, gathered there (no RabbitMQ CLI needed)."""
-
-    data_dir: str  # the mnesia base directory looked at
-    clock: ClockReading | None = None
-    process: Observation[BrokerProcess] | None = None  # not_found: no RabbitMQ VM runs on the host
-    disk: Observation[DiskSpace] | None = None  # free space where the data directory is
-    node_dirs: Observation[list[str]] | None = None  # node directories (`rabbit@host`) under data_dir

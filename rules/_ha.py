@@ -6,15 +6,18 @@ every value that comes from the API or a file.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.coverage import Coverage, coverage_of
 from rabbitmq_preflight.policy import CompiledPolicy
-from rabbitmq_preflight.rule import Skip, Unknown
+from rabbitmq_preflight.rule import Fail, Pass, Result, RuleFunc, Skip, Unknown
 from rabbitmq_preflight.rules._management import cluster_version, management_problem, policy_source
 from rabbitmq_preflight.versioning import at_least
 
@@ -30,6 +33,40 @@ def ha_coverage(facts: Facts) -> Coverage | Unknown:
     source = policy_source(facts)
     found = management_problem(facts) if source is None else coverage_of(source)
     return Unknown(None, found) if isinstance(found, str) else found
+
+
+def queue_table_cut(facts: Facts) -> tuple[str, dict[str, Any]] | None:
+    """When the queue table being judged was cut off (the deadline, the cap on pages): the words and
+    evidence every queue-based verdict must carry ("coverage judged on N of M queues"); else None."""
+    source = policy_source(facts)
+    table = source.queues.value if source is not None and source.queues is not None else None
+    if table is None or table.cut_off is None:
+        return None
+    total = f"{table.total_count:,}" if table.total_count is not None else "an unknown number of"
+    words = f"coverage judged on {len(table.rows):,} of {total} queues: {table.cut_off}"
+    return words, {"judged": len(table.rows), "total": table.total_count, "pages": table.pages,
+                   "page_count": table.page_count, "cut_off": table.cut_off}
+
+
+def over_queue_table(check: RuleFunc) -> RuleFunc:
+    """For a rule whose verdict depends on every queue: over a cut-off table, what it found still stands
+    but says it was judged on N of M queues, and "nothing found" is unknown, never a pass."""
+
+    @functools.wraps(check)
+    def judged(facts: Facts) -> Iterator[Result]:
+        cut = queue_table_cut(facts)
+        for res in check(facts):
+            if cut is None or isinstance(res, Skip | Unknown):
+                yield res
+            elif isinstance(res, Pass):
+                yield Unknown(res.node, f"only part of the queues could be listed — {cut[0]}", subject=res.subject)
+            elif isinstance(res, Fail):
+                yield dataclasses.replace(res, message=f"{res.message} ({cut[0]})",
+                                          evidence={**res.evidence, "queue_table": cut[1]})
+            else:
+                yield res
+
+    return judged
 
 
 def mirrorable(row: QueueRow) -> bool:

@@ -184,6 +184,17 @@ def discovered_member(facts: Facts) -> Iterator[Result]:
                 "with its `address` — and run again to check its cookie.",
                 evidence={"listed_by": found.answered_by, "address": spec.target if spec else None},
             )
+        if found.left_out:
+            yield Fail(
+                None, subject="inventory",
+                message=f"{found.answered_by}'s management API lists {found.left_out + len(found.added)} members "
+                f"the inventory does not: only the first {len(found.added)} were probed and are reported above; "
+                f"{found.left_out} more were left out (a cap on what an unauthenticated answer may add to a run) "
+                "— not probed, not checked",
+                remediation="List the cluster's real members in the inventory and run again; a management API "
+                "naming thousands of members you do not know is itself worth investigating.",
+                evidence={"listed_by": found.answered_by, "added": len(found.added), "left_out": found.left_out},
+            )
     if ran:
         yield Pass(None)
     else:

@@ -28,6 +28,7 @@ from rabbitmq_preflight.rules._ha import (
     mirroring_coverage,
     mirroring_gone,
     name_prefix,
+    over_queue_table,
     set_policy,
 )
 from rabbitmq_preflight.rules._management import cluster_size
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         --apply-to queues` — or, better on 3.9+, declare them as quorum queues.
     """,
 )
+@over_queue_table
 def classic_unmirrored(facts: Facts) -> Iterator[Result]:
     if cluster_size(facts) == 1:
         yield Skip(None, "a single-node cluster has nowhere to mirror to")
@@ -99,6 +101,7 @@ def classic_unmirrored(facts: Facts) -> Iterator[Result]:
     """,
     remediation="Add the ha-* keys to the higher-priority policy's definition (merge them).",
 )
+@over_queue_table
 def ha_shadowed(facts: Facts) -> Iterator[Result]:
     cov = mirroring_coverage(facts)
     if not isinstance(cov, Coverage):
@@ -148,6 +151,7 @@ def ha_shadowed(facts: Facts) -> Iterator[Result]:
     """,
     remediation="Give the policies different priorities, or make their patterns disjoint.",
 )
+@over_queue_table
 def policy_tie(facts: Facts) -> Iterator[Result]:
     cov = ha_coverage(facts)
     if isinstance(cov, Unknown):
@@ -207,6 +211,7 @@ def _sample_name(pattern: str) -> str:
     """,
     remediation="Cover the names with a mirroring policy (3.x) or declare those queues as quorum queues.",
 )
+@over_queue_table
 def replication_expected(facts: Facts) -> Iterator[Result]:
     patterns = facts.inventory.expect.replicated
     if not patterns:
@@ -275,6 +280,7 @@ def _expectation(cov: Coverage, pattern: str, mirroring: bool) -> Iterator[Resul
     remediation="Rewrite the pattern with plain constructs (anchors, literals, classes, alternation), or "
     "waive this finding for the policy.",
 )
+@over_queue_table
 def pattern_untranslatable(facts: Facts) -> Iterator[Result]:
     cov = ha_coverage(facts)
     if isinstance(cov, Unknown):

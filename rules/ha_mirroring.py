@@ -23,6 +23,7 @@ from rabbitmq_preflight.rules._ha import (
     mirrorable,
     mirroring_coverage,
     mirroring_gone,
+    over_queue_table,
     queues_have,
     set_policy,
 )
@@ -126,6 +127,7 @@ def ha_params(facts: Facts) -> Iterator[Result]:
     """,
     remediation="Synchronise now (`rabbitmqctl sync_queue -p VHOST QUEUE`) and set `ha-sync-mode: automatic`.",
 )
+@over_queue_table
 def mirrors_unsynchronised(facts: Facts) -> Iterator[Result]:
     cov = ha_coverage(facts)
     if isinstance(cov, Unknown):

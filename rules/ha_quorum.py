@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
-from rabbitmq_preflight.rules._ha import Tally, ha_coverage, queues_have
+from rabbitmq_preflight.rules._ha import Tally, ha_coverage, over_queue_table, queues_have
 from rabbitmq_preflight.rules._management import cluster_nodes, cluster_size
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def _quorum_target(row: QueueRow, size: int | None) -> int:
     remediation="Add members: `rabbitmq-queues grow rabbit@NODE all` (or `add_member`); declare new queues "
     "with x-quorum-initial-group-size ≥ 3 (odd).",
 )
+@over_queue_table
 def quorum_under_replicated(facts: Facts) -> Iterator[Result]:
     size = cluster_size(facts)
     cov = ha_coverage(facts)
@@ -92,6 +93,7 @@ def quorum_under_replicated(facts: Facts) -> Iterator[Result]:
     """,
     remediation="Bring the queues' other members online (or add members) before stopping the node.",
 )
+@over_queue_table
 def quorum_critical(facts: Facts) -> Iterator[Result]:
     cov = ha_coverage(facts)
     if isinstance(cov, Unknown):

@@ -78,6 +78,12 @@ Answer = tuple[bool, Any, ProbeFailure | None]  # (TCP got through, decoded JSON
 MAX_BODY = 32 << 20  # a 500-queue page with our columns is well under 1 MiB
 PAGE_SIZE = 500  # the API's maximum (HTTP 400 above it)
 PAGE_CONCURRENCY = 4
+# Members a peer's `/api/nodes` may add to a run (discover): each costs sockets and a probe, and the
+# answer is unauthenticated. A real cluster has a handful; the rest is left out and reported (RUN004).
+MAX_DISCOVERED = 256
+# Queues one run lists at most (400 pages of 500): the design's scale is 100,000 queues; a peer that
+# announces more pages than this gets a table marked cut off, judged as a part (rules/_ha.py).
+MAX_QUEUE_ROWS = 200_000
 OVERVIEW_COLUMNS = (
     "node,rabbitmq_version,erlang_version,product_name,product_version,management_version,cluster_name,listeners"
 )
@@ -459,10 +465,10 @@ async def _fill_cluster_facts(api: ManagementApi, facts: ManagementFacts) -> Non
             _observe(operator_policies), _observe(queue_fetch.run),
         )
     except asyncio.CancelledError:
-        facts.queues = Observation[QueueTable](error=ProbeError.of(TimedOut(
+        # The pages read so far are kept, marked cut off: the HA rules judge them as a part, never a whole.
+        facts.queues = queue_fetch.cut_short(
             f"the run's deadline was reached after {queue_fetch.pages_done} of "
-            f"{queue_fetch.page_count or '?'} queue pages"
-        )))
+            f"{queue_fetch.page_count or '?'} queue pages")
         raise
     over, facts.feature_flags, facts.cluster_id, facts.policies, facts.operator_policies, facts.queues = results
     if over.value is not None:
@@ -478,14 +484,22 @@ async def _fill_cluster_facts(api: ManagementApi, facts: ManagementFacts) -> Non
 @dataclass
 class QueueFetch:
     """All queues, 500 per page: page 1 says how many pages; the rest come concurrently, each
-    turned into compact rows as soon as it arrives so a page's JSON never outlives its parsing."""
+    turned into compact rows as soon as it arrives so a page's JSON never outlives its parsing.
+
+    A peer announces as many pages as it likes (`page_count` 1,000,000 took 38 s and 1.9 GB): at most
+    `max_rows` rows are fetched, by a few workers taking page numbers in turn (no task per announced
+    page), and what the deadline cuts off keeps the pages read so far. Either way the table says it was
+    cut off (`QueueTable.cut_off`), and the rules judge it as a part."""
 
     api: ManagementApi
     page_size: int = PAGE_SIZE
     concurrency: int = PAGE_CONCURRENCY
     statistics: bool = True  # False: disable_stats=true (no operator_policy/effective_policy_definition)
+    max_rows: int = MAX_QUEUE_ROWS
     page_count: int | None = None
+    total: int | None = None
     pages_done: int = 0
+    pages: dict[int, list[Any]] = field(default_factory=dict)
 
     async def page(self, number: int) -> tuple[list[Any], int, int | None]:
         params = {"page": str(number), "page_size": str(self.page_size), "columns": QUEUE_COLUMNS,
@@ -498,24 +512,39 @@ class QueueFetch:
         return rows, page_count, total
 
     async def run(self) -> QueueTable:
-        rows, self.page_count, total = await self.page(1)
-        pages: dict[int, list[Any]] = {1: rows}
-        gate = asyncio.Semaphore(self.concurrency)
+        rows, self.page_count, self.total = await self.page(1)
+        self.pages[1] = rows
+        last = min(self.page_count, max(1, self.max_rows // max(1, self.page_size)))
+        numbers = iter(range(2, last + 1))  # shared by the workers: each page is taken once, in order
 
-        async def one(number: int) -> None:
-            async with gate:
-                pages[number] = (await self.page(number))[0]
+        async def worker() -> None:
+            for number in numbers:
+                self.pages[number] = (await self.page(number))[0]
 
-        await asyncio.gather(*(one(n) for n in range(2, self.page_count + 1)))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, last - 1))))
+        cut_off = None
+        if last < self.page_count:
+            cut_off = (f"the API announced {self.page_count:,} pages of {self.page_size} queues; only the "
+                       f"first {last:,} were read (at most {self.max_rows:,} queues per run)")
+        return self.table(cut_off)
+
+    def table(self, cut_off: str | None) -> QueueTable:
         seen: set[tuple[str, str]] = set()
         table: list[Any] = []
-        for number in sorted(pages):
-            for row in pages.pop(number):
+        for number in sorted(self.pages):
+            for row in self.pages.pop(number):
                 key = (row.vhost, row.name)
                 if key not in seen:  # queues created or deleted mid-fetch shift rows across pages
                     seen.add(key)
                     table.append(row)
-        return QueueTable(rows=table, total_count=total, pages=self.pages_done)
+        return QueueTable(rows=table, total_count=self.total, pages=self.pages_done, page_count=self.page_count,
+                          cut_off=cut_off)
+
+    def cut_short(self, why: str) -> Observation[QueueTable]:
+        """What the deadline leaves: the pages read so far as a cut-off table, or, before page 1, a timeout."""
+        if self.page_count is None:
+            return Observation[QueueTable](error=ProbeError.of(TimedOut(why)))
+        return Observation[QueueTable](value=self.table(why))
 
 
 # --- discovery: before probing, learn the members from one node --------------------------------
@@ -555,25 +584,42 @@ async def discover(
         record.error = ProbeError.of(race.best_failure())
         return inv, record
     spec, (members, overview) = won
-    record.answered_by, record.members = spec.name, members
-    added = [_discovered_spec(name, overview) for name in members if inv.node(name) is None]
-    record.added = [s.name for s in added if s is not None]
-    if not record.added:
+    listed = {n.name for n in inv.nodes}
+    extra = list(dict.fromkeys(name for name in members if name not in listed))  # in order, once each
+    ports = _listener_ports(overview)
+    added: list[NodeSpec] = []
+    # A peer names as many members as it likes (3,000 cost 17 s of probing): at most MAX_DISCOVERED are
+    # added; how many were left out is recorded and reported (RUN004), never silently dropped.
+    for i, name in enumerate(extra):
+        if len(added) == MAX_DISCOVERED:
+            record.left_out = len(extra) - i
+            break
+        found = _discovered_spec(name, ports.get(name, {}))
+        if found is not None:
+            added.append(found)
+    kept = {s.name for s in added}
+    record.answered_by, record.added = spec.name, [s.name for s in added]
+    record.members = [name for name in dict.fromkeys(members) if name in listed or name in kept]
+    if not added:
         return inv, record
-    nodes = [*inv.nodes, *(s for s in added if s is not None)]
-    return inv.model_copy(update={"nodes": nodes}), record
+    return inv.model_copy(update={"nodes": [*inv.nodes, *added]}), record
 
 
-def _discovered_spec(name: str, overview: MgmtOverview | None) -> NodeSpec | None:
-    from pydantic import ValidationError
-
-    ports: dict[str, int] = {}
+def _listener_ports(overview: MgmtOverview | None) -> dict[str, dict[str, int]]:
+    """Each node's AMQP/management ports as `/api/overview` listeners give them (the first of each)."""
     # No "clustering" (dist_port): a distribution port is only ever learned from EPMD at the node's address.
     roles = {"amqp": "amqp_port", "amqp/ssl": "amqps_port", "http": "management_port", "https": "management_port"}
+    ports: dict[str, dict[str, int]] = {}
     for listener in overview.listeners if overview else []:
         key = roles.get(listener.protocol)
-        if listener.node == name and key is not None and key not in ports:
-            ports[key] = listener.port
+        if key is not None:
+            ports.setdefault(listener.node, {}).setdefault(key, listener.port)
+    return ports
+
+
+def _discovered_spec(name: str, ports: dict[str, int]) -> NodeSpec | None:
+    from pydantic import ValidationError
+
     try:
         return NodeSpec(name=name, discovered=True, **ports)
     except ValidationError:

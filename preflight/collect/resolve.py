@@ -137,9 +137,19 @@ async def resolve_host(host: str, hosts_table: dict[str, list[str]], timeout: fl
     return HostResolution(host=host, system=system, hosts_file=hosts_file, dns=dns_answer)
 
 
+# Lookups in flight at once: the resolver pool runs MAX_THREADS; a few more keep it busy. 10,000 lookups
+# gathered at once cost one long turn of the event loop to start and another to cancel at the deadline.
+RESOLVERS = 2 * MAX_THREADS
+
+
 async def collect_resolution(view: View, opts: CollectOptions) -> None:
-    """Resolve every node's host part (and this host's own name) on this host."""
-    hosts = {spec.host for spec in opts.inventory.nodes}
+    """Resolve every node's host part on this host, each answer recorded as it comes: what the deadline
+    cuts off is absent (not attempted), the answers before it are kept."""
+    hosts = iter(sorted({spec.host for spec in opts.inventory.nodes}))  # shared: each host taken once
     table = read_hosts_table()
-    results = await asyncio.gather(*(resolve_host(h, table, opts.timeout) for h in sorted(hosts)))
-    view.resolution = {r.host: r for r in results}
+
+    async def worker() -> None:
+        for host in hosts:
+            view.resolution[host] = await resolve_host(host, table, opts.timeout)
+
+    await asyncio.gather(*(worker() for _ in range(RESOLVERS)))
