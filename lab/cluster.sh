@@ -148,7 +148,11 @@ write_inventory() {
   local h d
   write_file "$LAB/cookie" 0400 "$COOKIE"
   write_file "$LAB/mgmt-password" 0600 guest
-  write_file "$LAB/inventory.toml" 0644 "$(inventory_text "$LAB/cookie" "$LAB/mgmt-password")"$'\n'
+  local ssh_section=''
+  if have_sshd && [ -f "$LAB/ssh/id_ed25519" ]; then
+    ssh_section=$'\n[ssh]\nuser = "root"\nidentity_file = "'"$LAB/ssh/id_ed25519"$'"\nknown_hosts_file = "'"$LAB/ssh/known_hosts"$'"\n'
+  fi
+  write_file "$LAB/inventory.toml" 0644 "$(inventory_text "$LAB/cookie" "$LAB/mgmt-password")"$'\n'"$ssh_section"
   for h in $(hosts_list); do
     d=$(hdir "$h")/etc-rabbitmq
     [ -d "$d" ] || continue
@@ -168,6 +172,57 @@ start_node() { # the node daemonizes: it must not inherit the caller's fds (e.g.
     hexec "$1" rabbitmq-server -detached
   ) </dev/null >/dev/null 2>&1
 }
+# --------------------------------------------------------------------------------------- sshd (--ssh)
+# Every host runs its own sshd (Debian's openssh-server) so `preflight check --ssh` works from the root
+# namespace. LAB ONLY: one key pair, generated at `up` time, never committed; root logs in with it.
+# The client side lives in $LAB/ssh (hidden inside the hosts); what sshd reads lives in $SSHD_DIR,
+# which the hosts see (only $LAB itself is hidden there).
+SSHD_DIR=$LAB-sshd
+have_sshd() { [ -x /usr/sbin/sshd ] && command -v ssh-keygen >/dev/null 2>&1; }
+sshd_pid() { # the sshd listening in HOST's network namespace, from its pid file
+  local p; p=$(cat "$SSHD_DIR/$1/sshd.pid" 2>/dev/null) || return 1
+  [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = sshd ] && echo "$p"
+}
+ssh_keys() { # the lab's client key, host key and known_hosts (made once per lab)
+  mkdir -p "$LAB/ssh" "$SSHD_DIR" && chmod 0700 "$LAB/ssh" "$SSHD_DIR" && touch "$SSHD_DIR/$MARK" || return 1
+  [ -f "$LAB/ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C preflight-lab-only -f "$LAB/ssh/id_ed25519" || return 1
+  [ -f "$SSHD_DIR/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C preflight-lab-host -f "$SSHD_DIR/ssh_host_ed25519_key" || return 1
+  local h; for h in $(all_hosts); do
+    printf '%s %s\n' "$(ip_of "$h")" "$(cut -d' ' -f1-2 "$SSHD_DIR/ssh_host_ed25519_key.pub")"
+  done > "$LAB/ssh/known_hosts"
+}
+start_sshd() { # start_sshd HOST: (re)write its config and key, start it unless it runs
+  local h=$1 d="$SSHD_DIR/$1"
+  have_sshd || return 0
+  ssh_keys || return 1
+  mkdir -p "$d" /run/sshd && chmod 0700 "$d" || return 1
+  cp "$LAB/ssh/id_ed25519.pub" "$d/authorized_keys" && chmod 0600 "$d/authorized_keys" || return 1
+  cat > "$d/sshd_config" <<EOF
+# preflight lab host $h -- LAB ONLY
+ListenAddress $(ip_of "$h"):22
+HostKey $SSHD_DIR/ssh_host_ed25519_key
+AuthorizedKeysFile $d/authorized_keys
+PidFile $d/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes no
+UsePAM no
+PrintMotd no
+MaxStartups 100
+EOF
+  [ -n "$(sshd_pid "$h")" ] && { kill -CONT "$(sshd_pid "$h")" 2>/dev/null; return 0; }
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd=${fd##*/}
+      [[ $fd =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    hexec "$h" /usr/sbin/sshd -f "$d/sshd_config"
+  ) </dev/null >/dev/null 2>&1
+  for _ in $(seq 1 20); do [ -n "$(sshd_pid "$h")" ] && return 0; sleep 0.1; done
+  log "sshd on $h did not start"; return 1
+}
+
 wait_running() { # wait_running HOST [TIMEOUT]: until the node's management API answers
   local h=$1 t=${2:-$BOOT_TIMEOUT} t0=$SECONDS
   while [ $((SECONDS - t0)) -lt "$t" ]; do
@@ -240,6 +295,10 @@ health() {
     [ "$(cat "$(hdir "$h")/etc/hosts" 2>/dev/null)" = "$(canonical_hosts)" ] || out+=("$h: /etc/hosts differs")
     [ "$(host_cookie "$h")" = "$COOKIE" ] || out+=("$h: cookie differs")
     [ -z "$(fault_rules "$h")" ] || out+=("$h: iptables fault rules active")
+    if have_sshd; then
+      [ -n "$(sshd_pid "$h")" ] && [ "$(ps -o state= -p "$(sshd_pid "$h")" | tr -d ' ')" != T ] || out+=("$h: sshd not running")
+      cmp -s "$SSHD_DIR/$h/authorized_keys" "$LAB/ssh/id_ed25519.pub" || out+=("$h: sshd does not accept the lab key")
+    fi
     got=$(api_nodes "$h" 2>/dev/null | sort)
     if [ -z "$got" ]; then out+=("$h: management API not answering")
     elif [ "$got" != "$expected" ]; then out+=("$h sees: $(echo "$got" | paste -sd ';')")
@@ -349,6 +408,7 @@ fresh_up() {
     iptables -w -I FORWARD -i "$BR" -o "$BR" -m comment --comment preflight-lab -j ACCEPT
   fi
   for h in $(hosts_list); do mk_host "$h" || die "cannot create host $h"; done
+  for h in $(hosts_list); do start_sshd "$h" || die "cannot start sshd on $h"; done
   write_inventory
   log "up: namespaces and network for $n hosts in $(since "$t0") s"
 
@@ -444,6 +504,7 @@ cmd_down() {
     fi
     rm -rf "$LAB"
   fi
+  [ -e "$SSHD_DIR/$MARK" ] && rm -rf "$SSHD_DIR"
   echo "down: lab removed in $(since "$t0") s"
 }
 
@@ -506,6 +567,8 @@ cmd_heal() {
     ip link set "$VETH$h" master "$BR" up 2>/dev/null
     hnet "$h" iptables -w -F "$CHAIN" 2>/dev/null
     write_inplace "$(hdir "$h")/etc/hosts" "$(canonical_hosts)"
+    start_sshd "$h" || rc=1
+    chmod 0400 "$(hdir "$h")/var-lib-rabbitmq/.erlang.cookie" 2>/dev/null
     if [ "$(host_cookie "$h")" != "$COOKIE" ]; then
       log "heal: $h: restoring the cookie (stop, fix, start)"
       kill_node "$h"; set_cookie "$h" "$COOKIE"
@@ -592,10 +655,16 @@ cmd_fault() {
   drop-port)
     h=${1:-}; port=${2:-}; need_host "$h"
     [[ $port =~ ^[0-9]+$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "fault drop-port: bad port '$port'"
+    local from=() who="(except from lo)"
+    case ${3:-} in
+      "") ;;
+      --from=*) peer=${3#--from=}; need_host "$peer"; from=(-s "$(ip_of "$peer")"); who="from $peer only" ;;
+      *) die "fault drop-port: unknown argument '$3' (--from=PEERHOST)" ;;
+    esac
     # like a host firewall: lo is exempt, established connections survive, new ones time out
-    hnet "$h" iptables -w -A "$CHAIN" ! -i lo -p tcp --dport "$port" -m conntrack --ctstate NEW -j DROP ||
+    hnet "$h" iptables -w -A "$CHAIN" ! -i lo "${from[@]}" -p tcp --dport "$port" -m conntrack --ctstate NEW -j DROP ||
       die "fault drop-port: iptables failed"
-    echo "fault drop-port: $h drops new inbound TCP connections to port $port (except from lo)"
+    echo "fault drop-port: $h drops new inbound TCP connections to port $port $who"
     ;;
   hosts)
     h=${1:-}; peer=${2:-}; shift 2 2>/dev/null || true
@@ -644,7 +713,7 @@ cmd_fault() {
     set_type "$h" ram || die "fault ram: could not make $h a RAM node (see $(hdir "$h")/ops.log)"
     echo "fault ram: $h is now a RAM node"
     ;;
-  *) die "usage: $ME fault drop-port HOST PORT | hosts HOST PEER [--wrong[=IP]] | cookie HOST | stop HOST | start HOST | ram HOST" ;;
+  *) die "usage: $ME fault drop-port HOST PORT [--from=PEER] | hosts HOST PEER [--wrong[=IP]] | cookie HOST | stop HOST | start HOST | ram HOST" ;;
   esac
 }
 

@@ -20,6 +20,7 @@ from rabbitmq_preflight.commands.collect import collect
 from rabbitmq_preflight.commands.common import quiet_broken_pipe
 from rabbitmq_preflight.commands.daemon import daemon
 from rabbitmq_preflight.commands.lint import lint
+from rabbitmq_preflight.commands.plan import plan
 from rabbitmq_preflight.commands.rules import explain, list_rules
 from rabbitmq_preflight.contract import EXIT_USAGE
 
@@ -30,7 +31,7 @@ def cli() -> None:
     """Find what will break a RabbitMQ cluster, before `join_cluster` does."""
 
 
-for command in (check, collect, list_rules, explain, daemon, lint):
+for command in (check, collect, list_rules, explain, daemon, plan, lint):
     cli.add_command(command)
 
 

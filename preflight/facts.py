@@ -138,6 +138,8 @@ class View(_Model):
     discovery: Discovery | None = None  # cluster members learned before probing
     resolution: dict[str, HostResolution] = Field(default_factory=dict)  # node host part -> lookups
     listeners: Observation[list[Listener]] | None = None  # local listening TCP sockets and owners
+    host: HostFacts | None = None  # the host itself (clock, the broker's fd limit, disk, data dir), over SSH
+    ssh: SshSession | None = None  # how this view was collected over SSH (None: collected where it ran)
 
 
 class InventorySummary(_Model):
@@ -520,3 +522,64 @@ class Listener(_Model):
     pid: int | None = None
     process: str | None = None
     user: str | None = None
+
+
+# --- Views collected on each node's host over SSH (see preflight/collect/ssh.py and hostview.py).
+
+SshStatus = Literal["ok", "auth_failed", "unreachable", "timeout", "host_key_unknown", "no_shell", "bad_reply"]
+
+
+class SshSession(_Model):
+    """One SSH session to a node's host: where, as whom, and how it went (never a password prompt)."""
+
+    node: str  # the inventory node whose host this is
+    target: str  # what was given to ssh: `user@host` or `host`
+    user: str | None = None  # None: ssh's own default (~/.ssh/config, then the local user)
+    identity: str | None = None  # the key file the inventory names; None: the agent and ssh's default keys
+    status: SshStatus
+    detail: str | None = None
+    fix: str | None = None  # the command or setting that makes the session work
+    duration_ms: float | None = None
+    collector: str | None = None  # the remote collector script's version, as it announced itself
+
+
+class ClockReading(_Model):
+    """The host's clock, read between two readings of the collector's clock (seconds since the epoch)."""
+
+    remote: float
+    local_before: float
+    local_after: float
+
+    @property
+    def offset(self) -> float:
+        """Host clock minus ours, at the midpoint of the exchange."""
+        return self.remote - (self.local_before + self.local_after) / 2
+
+    @property
+    def uncertainty(self) -> float:
+        return (self.local_after - self.local_before) / 2
+
+
+class BrokerProcess(_Model):
+    """The RabbitMQ Erlang VM on the host (`-s rabbit boot`) and its open-files limit."""
+
+    pid: int
+    user: str | None = None
+    nofile_soft: int | None = None  # None: unlimited, or /proc/PID/limits not readable
+    nofile_hard: int | None = None
+
+
+class DiskSpace(_Model):
+    path: str
+    available_bytes: int
+    total_bytes: int
+
+
+class HostFacts(_Model):
+    """Facts about the view's host itself, gathered there (no RabbitMQ CLI needed)."""
+
+    data_dir: str  # the mnesia base directory looked at
+    clock: ClockReading | None = None
+    process: Observation[BrokerProcess] | None = None  # not_found: no RabbitMQ VM runs on the host
+    disk: Observation[DiskSpace] | None = None  # free space where the data directory is
+    node_dirs: Observation[list[str]] | None = None  # node directories (`rabbit@host`) under data_dir

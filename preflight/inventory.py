@@ -40,6 +40,7 @@ MAX_PASSWORD_FILE = 64 * 1024
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_\-]+@[A-Za-z0-9_\-.]+$")
+_SSH_DESTINATION = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.\-]*@)?[A-Za-z0-9_\[][A-Za-z0-9_\-.:\[\]]*$")
 
 
 class InventoryError(UsageError):
@@ -87,6 +88,16 @@ class NodeSpec(_Strict):
     # as a future member — "not a member yet" is the plan, not a finding. From the inventory or
     # `check --join NODE --into SEED`.
     join: str | None = None
+    # Where to reach this node's host over SSH (`user@host`, `host`, or a `~/.ssh/config` alias), when the
+    # node's host part (with `[ssh] user`) is not it.
+    ssh: str | None = None
+
+    @field_validator("ssh")
+    @classmethod
+    def _ssh_destination(cls, value: str | None) -> str | None:
+        if value is not None and not _SSH_DESTINATION.match(value):
+            raise ValueError(f"must look like user@host or host (got {value!r})")
+        return value
 
     @field_validator("name", "join")
     @classmethod
@@ -103,6 +114,21 @@ class NodeSpec(_Strict):
     def target(self) -> str:
         """Where probes connect: the explicit address, else the node's host part."""
         return self.address or self.host
+
+
+class SshSection(_Strict):
+    """How `--ssh` reaches every node's host with the system OpenSSH client (never a password prompt)."""
+
+    user: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+    port: Port | None = None
+    identity_file: Path | None = None
+    known_hosts_file: Path | None = None
+    connect_timeout: float | None = Field(default=None, gt=0, le=120)  # default: the probe timeout
+    reuse: bool = True  # ControlMaster/ControlPersist: later runs skip the key exchange
+    control_persist: int = Field(default=60, ge=0, le=86400)  # seconds a reused connection stays
+    data_dir: str = Field(default="/var/lib/rabbitmq/mnesia", pattern=r"^/[^\x00-\x1f]*$")
+    cookie_file: str = Field(default="/var/lib/rabbitmq/.erlang.cookie", pattern=r"^/[^\x00-\x1f]*$")
+    cookie_owner: str = Field(default="rabbitmq", min_length=1)
 
 
 class ExpectSection(_Strict):
@@ -142,6 +168,7 @@ class Inventory(_Strict):
     nodes: list[NodeSpec] = Field(min_length=1)
     expect: ExpectSection = Field(default_factory=ExpectSection)
     waivers: list[Waiver] = Field(default_factory=list)
+    ssh: SshSection = Field(default_factory=SshSection)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Inventory:

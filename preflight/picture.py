@@ -54,9 +54,21 @@ class MatrixRow:
     source: str  # the host the probes ran from
     node: str | None  # the inventory node running on that host, if any
     cells: dict[tuple[str, str], Cell]  # (node, role) -> cell
+    via: str = "local"  # "ssh": dialled from that host over an SSH session (`check --ssh`)
+    missing: str | None = None  # why nothing was dialled from this host (its SSH session failed)
 
     def cell(self, node: str, role: str) -> Cell:
+        if self.missing is not None:
+            return Cell("not collected", detail=self.missing)
         return self.cells.get((node, role), NOT_CHECKED)
+
+
+def state_of(status: str, speaks_protocol: bool | None = None) -> str:
+    """A probe outcome as the matrix names it: a timeout is `filtered`, an open port answering
+    something else `wrong protocol`; other error kinds keep their name."""
+    if status == "open" and speaks_protocol is False:
+        return "wrong protocol"
+    return _CELL_NAMES.get(status, status.replace("_", " "))
 
 
 @dataclass(frozen=True)
@@ -108,10 +120,8 @@ def picture_of(facts: Facts) -> ClusterPicture:
 def _cell(check: PortCheck | None) -> Cell:
     if check is None:
         return NOT_CHECKED
-    state = _CELL_NAMES.get(check.status, check.status.replace("_", " "))
-    detail = check.detail or ""
-    if check.status == "open" and check.speaks_protocol is False:
-        state, detail = "wrong protocol", check.protocol_detail or detail
+    state = state_of(check.status, check.speaks_protocol)
+    detail = (check.protocol_detail if state == "wrong protocol" else None) or check.detail or ""
     return Cell(state, check.port, check.latency_ms, detail)
 
 

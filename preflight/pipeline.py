@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +93,15 @@ class DefinitionsFile:
 
 
 @dataclass(frozen=True)
+class OverSsh:
+    """Run the host collector on every node's host over SSH (`--ssh`): one view from each host."""
+
+    timeout: float | None = None
+    deadline: float | None = None
+    reuse: bool | None = None  # None: the inventory's `[ssh] reuse`
+
+
+@dataclass(frozen=True)
 class ConfigFiles:
     """Config files about to be deployed (`preflight lint PATH…`, `check --config PATH`): rabbitmq.conf,
     advanced.config, env files, enabled_plugins, definitions, docker-compose and Kubernetes manifests."""
@@ -102,7 +111,7 @@ class ConfigFiles:
     target_from: str | None = None  # where `target` came from, said in findings
 
 
-Source = LiveProbe | SavedFacts | DefinitionsFile | ConfigFiles
+Source = LiveProbe | SavedFacts | DefinitionsFile | OverSsh | ConfigFiles
 
 
 @dataclass(frozen=True)
@@ -123,13 +132,18 @@ def gather(inventory: Inventory | None, sources: Sequence[Source]) -> Facts:
     from rabbitmq_preflight.facts import merge_facts
 
     parts: list[Facts] = []
+    if any(isinstance(s, LiveProbe | OverSsh) for s in sources) and inventory is None:
+        raise UsageError("give an inventory (--inventory FILE) or node names (rabbit@host …) to probe")
+    remote = next((s for s in sources if isinstance(s, OverSsh)), None)
+    over_ssh = _start_ssh(inventory, remote) if remote is not None and inventory is not None else None
     for source in sources:
         if isinstance(source, LiveProbe):
-            if inventory is None:
-                raise UsageError("give an inventory (--inventory FILE) or node names (rabbit@host …) to probe")
+            assert inventory is not None
             parts.append(_probe(inventory, source))
         elif isinstance(source, SavedFacts):
             parts.extend(load_facts_file(path) for path in source.paths)
+    if over_ssh is not None:
+        parts.append(over_ssh())
     facts = merge_facts(parts) if parts else None
     for source in sources:
         if isinstance(source, DefinitionsFile):
@@ -174,6 +188,10 @@ def judge(
         from rabbitmq_preflight.join import plan_joins
 
         report = report.model_copy(update={"join": plan_joins(facts, report.findings)})
+    if any(v.ssh is not None for v in facts.views):
+        from rabbitmq_preflight.reachability import reachability_rows
+
+        report = report.model_copy(update={"reachability": reachability_rows(facts)})
     return CheckRun(facts=facts, report=report)
 
 
@@ -183,6 +201,36 @@ def _probe(inventory: Inventory, probe: LiveProbe) -> Facts:
 
     return collect(inventory, CollectOptions.of(inventory, probe.timeout, probe.deadline,
                                                 no_handshake=probe.no_handshake))
+
+
+def _start_ssh(inventory: Inventory, source: OverSsh) -> Callable[[], Facts]:
+    """Start the SSH collection beside the live probes (its own thread and event loop); the returned
+    call waits for it. Both run under the same deadline, so `--ssh` costs about the slowest host."""
+    import threading
+
+    from rabbitmq_preflight.collect.ssh import collect_over_ssh
+
+    timeout = source.timeout if source.timeout is not None else inventory.cluster.probe_timeout
+    deadline = source.deadline if source.deadline is not None else inventory.cluster.deadline
+    result: list[Facts] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(collect_over_ssh(inventory, timeout, deadline, source.reuse))
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="preflight-ssh", daemon=True)
+    thread.start()
+
+    def wait() -> Facts:
+        thread.join()
+        if failure:
+            raise failure[0]
+        return result[0]
+
+    return wait
 
 
 def load_facts_file(path: Path) -> Facts:

@@ -106,6 +106,26 @@ class JoinPlan(_Model):
     steps: list[JoinStep] = Field(default_factory=list)
 
 
+class ReachabilityCell(_Model):
+    """One port of one node as one host dialled it: `open`, or the probe's error kind."""
+
+    node: str
+    role: str
+    port: int
+    status: str
+
+
+class ReachabilityRow(_Model):
+    """Every node port as seen from one host: the checking host, or a node's host reached over SSH."""
+
+    source: str  # the node whose host it is, else the host name
+    node: str | None = None
+    via: Literal["local", "ssh"] = "local"
+    collected: bool = True  # False: the SSH session failed (`reason`); nothing was dialled from there
+    reason: str | None = None
+    cells: list[ReachabilityCell] = Field(default_factory=list)
+
+
 class Report(_Model):
     schema_: Literal["preflight.report/v1"] = Field(default=REPORT_SCHEMA, alias="schema")
     tool: Tool = Field(default_factory=Tool)
@@ -119,6 +139,7 @@ class Report(_Model):
     findings: list[Finding]
     checks: list[CheckResult]
     join: list[JoinPlan] = Field(default_factory=list)  # one per node about to join (check --join / `join`)
+    reachability: list[ReachabilityRow] = Field(default_factory=list)  # the all-pairs matrix, with --ssh
 
     @classmethod
     def build(

@@ -27,6 +27,7 @@ from rabbitmq_preflight.rules import (
     membership,
     node_types,
     ports,
+    remote_hosts,
     security,
     versions,
 )
@@ -34,7 +35,7 @@ from rabbitmq_preflight.rules import (
 FAMILY_MODULES: tuple[ModuleType, ...] = (
     health,
     versions, hostnames, ports, cookies, node_types, ha_coverage, ha_mirroring, ha_deprecation, ha_quorum, security,
-    membership, cluster, config_files, config_secrets, config_identity, config_cluster,
+    membership, cluster, remote_hosts, config_files, config_secrets, config_identity, config_cluster,
 )
 
 

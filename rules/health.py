@@ -216,9 +216,29 @@ def node_drained(facts: Facts) -> Iterator[Result]:
                 remediation=f"rabbitmq-upgrade -n {shell_quote(m.name)} revive",
                 evidence={"being_drained": True},
             )
-        else:
-            # 3.10 omits `being_drained` for a node in service: absent and false both mean not drained
+        elif m.being_drained is False:
             yield Pass(m.name)
+        else:
+            yield from _drained_by_listener(facts, m.name)
+
+
+def _drained_by_listener(facts: Facts, name: str) -> Iterator[Result]:
+    """3.10 does not report `being_drained`: a drained node suspends its client listeners, so a running
+    node whose AMQP port refuses is drained (or its listener is stopped); one that accepts is in service."""
+    statuses = {nf.ports["amqp"].status for _, nf in facts.observations(name) if "amqp" in nf.ports}
+    if "open" in statuses:
+        yield Pass(name)
+    elif "refused" in statuses:
+        yield Fail(
+            name, subject="being_drained",
+            message=f"{name} is running but refuses AMQP connections: it is in maintenance mode (drained), or its "
+            "AMQP listener is stopped (this version does not report `being_drained`)",
+            remediation=f"rabbitmq-upgrade -n {shell_quote(name)} revive   (if it was drained; otherwise check "
+            f"`rabbitmq-diagnostics -n {shell_quote(name)} listeners`)",
+            evidence={"being_drained": None, "amqp": "refused"},
+        )
+    else:
+        yield Unknown(name, "the API does not report `being_drained` and the AMQP port was not probed")
 
 
 @rule(

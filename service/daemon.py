@@ -54,7 +54,7 @@ from rabbitmq_preflight.service.auditlog import (
     route_library_logs,
 )
 from rabbitmq_preflight.service.drift import Drift, RunState, StateError, StateStore, compute_drift
-from rabbitmq_preflight.service.health import DaemonStatus, HealthServer, ReportPage, RunSnapshot
+from rabbitmq_preflight.service.health import DaemonStatus, FleetStatus, HealthServer, ReportPage, RunSnapshot
 from rabbitmq_preflight.service.notify import Notifier
 from rabbitmq_preflight.service.schedule import Schedule
 
@@ -305,7 +305,7 @@ class AuditDaemon:
     def serve(self, waker: SignalWaker, startup_problems: Sequence[tuple[str, str]] = ()) -> int:
         """Schedule, announce, loop on signals until told to stop; returns the exit code."""
         scheduler = self._build_scheduler()
-        self.audit.record("audit.start", **self._start_record())
+        self.audit.record("audit.start", **self.start_record())
         for stage, reason in startup_problems:
             self.error(stage, reason)
         scheduler.start()
@@ -330,7 +330,7 @@ class AuditDaemon:
     def _on_skipped(self, event: JobEvent) -> None:
         self.status.record_skip("max_instances" if event.code == EVENT_JOB_MAX_INSTANCES else "missed")
 
-    def _start_record(self) -> dict[str, Any]:
+    def start_record(self) -> dict[str, Any]:
         inv = self.inventory
         return {
             "version": __version__, "pid": os.getpid(), "inventory": str(self.opts.inventory_path),
@@ -417,20 +417,35 @@ class AuditDaemon:
         """Let the current run finish within `stop_timeout`, else abandon it; `audit.stop` is last."""
         _exit_anyway_after(self.opts.stop_timeout + STOP_GRACE, reason)
         self.notifier.stopping(f"stopping ({reason})")
-        with self._lock:
-            self._stopping = True
+        self.stop_starting_runs()
         scheduler.pause()
-        finished = self._idle.wait(self.opts.stop_timeout)
-        with self._lock:
-            self.abandoned_run = None if finished or self._current is None else self._current[0]
-        self.audit.record("audit.stop", reason=reason, runs=self.runs, abandoned_run=self.abandoned_run,
-                          uptime_s=round(time.monotonic() - self._started, 1),
-                          stop_timeout_s=self.opts.stop_timeout)
+        self.settle(self.opts.stop_timeout)
+        self.audit.record("audit.stop", **self.stop_record(reason))
         self.audit.close()
         if self.health is not None:
             self.health.stop()
         scheduler.shutdown(wait=self.abandoned_run is None)
         return 0
+
+    def adopt_scheduler(self, scheduler: BackgroundScheduler) -> None:
+        """A fleet schedules this cluster's job on its own scheduler (`service.fleet`)."""
+        self._scheduler = scheduler
+
+    def stop_starting_runs(self) -> None:
+        """From now on a fire that comes due starts no run (the current one may finish)."""
+        with self._lock:
+            self._stopping = True
+
+    def settle(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the current run; one still going is recorded as abandoned."""
+        finished = self._idle.wait(timeout)
+        with self._lock:
+            self.abandoned_run = None if finished or self._current is None else self._current[0]
+        return self.abandoned_run is None
+
+    def stop_record(self, reason: str) -> dict[str, Any]:
+        return {"reason": reason, "runs": self.runs, "abandoned_run": self.abandoned_run,
+                "uptime_s": round(time.monotonic() - self._started, 1), "stop_timeout_s": self.opts.stop_timeout}
 
     @property
     def leaves_threads_behind(self) -> bool:
@@ -485,7 +500,7 @@ def _load_previous(store: StateStore) -> tuple[RunState | None, list[tuple[str, 
         return None, [("state", exc.reason)]
 
 
-def _open_health(opts: DaemonOptions, status: DaemonStatus) -> HealthServer | None:
+def _open_health(opts: DaemonOptions, status: DaemonStatus | FleetStatus) -> HealthServer | None:
     if opts.listen is None:
         return None
     host, port = opts.listen

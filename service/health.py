@@ -126,11 +126,11 @@ class DaemonStatus:
         with self._lock:
             self.page = page
 
-    def report_html(self) -> bytes | None:
+    def report_html(self, cluster: str | None = None) -> bytes | None:
         """The last run's HTML report, rendered once per run (outside the lock: a scrape never waits on it)."""
         with self._lock:
             page, cached = self.page, self._page_html
-        if page is None:
+        if page is None or cluster is not None:
             return None
         if cached is not None and cached[0] == page.run_id:
             return cached[1]
@@ -202,6 +202,61 @@ class DaemonStatus:
         yield GaugeMetricFamily("preflight_healthy", "1 when /healthz answers 200.", value=int(healthy))
 
 
+@dataclass
+class FleetStatus:
+    """The statuses of several clusters audited by one daemon, served as one endpoint.
+
+    `/healthz` is 200 only when every cluster is healthy (the body says which is not and why); every
+    metric carries a `cluster` label; `/report` lists the clusters and `/report/NAME` is one cluster's page.
+    """
+
+    clusters: dict[str, DaemonStatus]
+
+    def health(self, now: dt.datetime | None = None) -> tuple[bool, dict[str, Any]]:
+        bodies = {name: status.health(now)[1] for name, status in self.clusters.items()}
+        reasons = [f"{name}: {reason}" for name, body in bodies.items() for reason in body["reasons"]]
+        return not reasons, {"status": "unhealthy" if reasons else "ok", "reasons": reasons, "clusters": bodies}
+
+    def metrics(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for name, status in self.clusters.items():
+            for family in status.metrics():
+                into = merged.get(family.name)
+                if into is None:
+                    into = merged[family.name] = Metric(family.name, family.documentation, family.type)
+                into.samples.extend(sample._replace(labels={"cluster": name, **sample.labels})
+                                    for sample in family.samples)
+        yield from merged.values()
+
+    def report_html(self, cluster: str | None = None) -> bytes | None:
+        if cluster is not None:
+            status = self.clusters.get(cluster)
+            return status.report_html() if status is not None else None
+        return _fleet_index(self).encode("utf-8", "backslashreplace")
+
+
+def _fleet_index(fleet: FleetStatus) -> str:
+    """`/report` of a fleet: one line per cluster, its gate and a link to its page."""
+    from html import escape
+    from urllib.parse import quote
+
+    rows = []
+    for name, status in sorted(fleet.clusters.items()):
+        healthy, body = status.health()
+        last = body["last_run"]
+        when = escape(last["finished_at"]) if last else "no run yet"
+        rows.append(f'<tr data-cluster="{escape(name)}" data-healthy="{str(healthy).lower()}">'
+                    f'<td><a href="/report/{quote(name, safe="")}">{escape(name)}</a></td>'
+                    f'<td>{"ok" if healthy else "unhealthy"}</td><td>{when}</td>'
+                    f'<td>{escape("; ".join(body["reasons"]))}</td></tr>')
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
+            '<title>preflight fleet</title><style>body{font:14px system-ui,sans-serif;margin:1rem}'
+            'td,th{border:1px solid #ccc;padding:.2rem .5rem}table{border-collapse:collapse}</style></head><body>'
+            f'<h1>RabbitMQ preflight: {len(rows)} clusters</h1><table><thead><tr><th>cluster</th><th>health</th>'
+            '<th>last run</th><th>why</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></body></html>\n")
+
+
 def _run_metrics(last: RunSnapshot | None) -> Iterator[Metric]:
     findings = GaugeMetricFamily("preflight_findings", "Findings of the last completed run, not waived.",
                                  labels=["severity", "rule"])
@@ -228,7 +283,7 @@ def _iso(when: dt.datetime) -> str:
 
 
 class _StatusCollector(Collector):
-    def __init__(self, status: DaemonStatus) -> None:
+    def __init__(self, status: DaemonStatus | FleetStatus) -> None:
         self._status = status
 
     def collect(self) -> Iterator[Metric]:
@@ -243,7 +298,7 @@ class _Server(HTTPServer):
     """
 
     request_queue_size = BACKLOG
-    status: DaemonStatus
+    status: DaemonStatus | FleetStatus
     registry: CollectorRegistry
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
@@ -322,14 +377,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200 if healthy else 503, "application/json", json.dumps(body).encode() + b"\n")
         elif path == "/metrics":
             self._reply(200, METRICS_CONTENT_TYPE, generate_latest(self.server.registry))
-        elif path == "/report":
-            html = self.server.status.report_html()
-            if html is None:
-                self._reply(503, "text/plain; charset=utf-8", b"no audit run has finished yet\n")
-            else:
-                self._reply(200, "text/html; charset=utf-8", html, _PAGE_HEADERS)
+        elif path == "/report" or path.startswith("/report/"):
+            self._report(path)
         else:
             self._reply(404, "text/plain; charset=utf-8", b"not found: try /healthz, /metrics or /report\n")
+
+    def _report(self, path: str) -> None:
+        """`/report`: the last run's page (a fleet: the list of clusters); `/report/NAME`: a fleet's cluster."""
+        from urllib.parse import unquote
+
+        status = self.server.status
+        cluster = unquote(path[len("/report/"):]) if path != "/report" else None
+        html = status.report_html(cluster)
+        if html is not None:
+            self._reply(200, "text/html; charset=utf-8", html, _PAGE_HEADERS)
+        elif cluster is None or (isinstance(status, FleetStatus) and cluster in status.clusters):
+            self._reply(503, "text/plain; charset=utf-8", b"no audit run has finished yet\n")
+        else:
+            self._reply(404, "text/plain; charset=utf-8", b"no such cluster\n")
 
     def _reply(self, code: int, ctype: str, payload: bytes, headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.send_response(code)
@@ -352,7 +417,7 @@ class _Handler(BaseHTTPRequestHandler):
 class HealthServer:
     """The HTTP endpoint in a daemon thread; `address` is the bound host and port."""
 
-    def __init__(self, host: str, port: int, status: DaemonStatus) -> None:
+    def __init__(self, host: str, port: int, status: DaemonStatus | FleetStatus) -> None:
         cls = _V6Server if ":" in host else _Server
         self._server = cls((host, port), _Handler)
         self._server.status = status

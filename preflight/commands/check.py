@@ -57,6 +57,7 @@ class CheckArgs:
     into: str | None = None
     config_paths: tuple[Path, ...] = ()
     rabbitmq: str | None = None
+    ssh: bool = False
 
     @property
     def live(self) -> bool:
@@ -112,6 +113,9 @@ class CheckArgs:
                    "work and print the steps (repeatable; added to the inventory when it is not listed).")
 @click.option("--into", metavar="SEED", help="The node whose cluster the --join nodes join (default: the first "
               "inventory node that is not joining).")
+@click.option("--ssh", is_flag=True,
+              help="Also collect on every node's host over SSH (system ssh, BatchMode; nothing installed there): "
+                   "resolution, /etc/hosts, the all-pairs port matrix, the cookie file, limits, disk, clock.")
 @click.option("--definitions", "definitions_path", type=click.Path(path_type=Path),
               help="Judge HA coverage of a definitions export (export_definitions / GET /api/definitions) "
                    "before deploying it; alone, or with the live cluster or --facts.")
@@ -169,11 +173,13 @@ def _default_selection(args: CheckArgs) -> tuple[str, ...]:
 
 
 def _sources(args: CheckArgs) -> list[Source]:
-    from rabbitmq_preflight.pipeline import DefinitionsFile, LiveProbe, SavedFacts
+    from rabbitmq_preflight.pipeline import DefinitionsFile, LiveProbe, OverSsh, SavedFacts
 
     sources: list[Source] = []
     if args.live:
         sources.append(LiveProbe(timeout=args.timeout, deadline=args.deadline, no_handshake=args.no_handshake))
+    if args.ssh:
+        sources.append(OverSsh(timeout=args.timeout, deadline=args.deadline))
     if args.facts_paths:
         sources.append(SavedFacts(args.facts_paths))
     if args.definitions_path is not None:

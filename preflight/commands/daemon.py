@@ -22,8 +22,9 @@ def _default_state_dir() -> Path:
 
 
 @click.command()
-@click.option("--inventory", "-i", "inventory_path", type=click.Path(path_type=Path), required=True,
-              help="Inventory TOML file (read again on SIGHUP).")
+@click.option("--inventory", "-i", "inventory_paths", type=click.Path(path_type=Path), required=True, multiple=True,
+              help="Inventory TOML file (read again on SIGHUP). Repeat it, or give a directory of *.toml files, "
+                   "to audit a fleet: one schedule, state and health per cluster, one audit log.")
 @click.option("--cookie-file", type=click.Path(path_type=Path),
               help="Erlang cookie file to test against the nodes (never printed).")
 @click.option("--timeout", type=click.FloatRange(min=0.05, max=120), help="Seconds per probe.")
@@ -38,7 +39,7 @@ def _default_state_dir() -> Path:
 @click.option("--state-dir", type=click.Path(path_type=Path),
               help="Where the last run's findings are kept (default: $STATE_DIRECTORY, else "
                    "~/.local/state/rabbitmq-preflight).")
-@click.option("--listen", metavar="HOST:PORT", help="Serve /healthz and /metrics, e.g. 127.0.0.1:9419.")
+@click.option("--listen", metavar="HOST:PORT", help="Serve /healthz, /metrics and /report, e.g. 127.0.0.1:9419.")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), default="error", show_default=True,
               help="/healthz answers 503 when a finding is at or above this severity.")
 @click.option("--unknown-as", type=click.Choice(["warning", "error"]), default="error", show_default=True,
@@ -47,7 +48,7 @@ def _default_state_dir() -> Path:
 @click.option("--ignore", multiple=True, help="Rule ids, id prefixes, slugs or families to skip.")
 @click.option("--stop-timeout", callback=duration_option(0.0), default="10s", show_default=True,
               metavar="DURATION", help="On SIGTERM, how long a running audit may take before it is abandoned.")
-def daemon(inventory_path: Path, cookie_file: Path | None, timeout: float | None, deadline: float | None,
+def daemon(inventory_paths: tuple[Path, ...], cookie_file: Path | None, timeout: float | None, deadline: float | None,
            interval: float | None, cron: str | None, jitter: float | None, audit_log: str,
            state_dir: Path | None, listen: str | None, fail_on: str, unknown_as: str,
            select: tuple[str, ...], ignore: tuple[str, ...], stop_timeout: float) -> None:
@@ -55,6 +56,7 @@ def daemon(inventory_path: Path, cookie_file: Path | None, timeout: float | None
 
     def body() -> int:
         from rabbitmq_preflight.service.daemon import DaemonOptions, run_daemon
+        from rabbitmq_preflight.service.fleet import inventory_files, run_fleet
         from rabbitmq_preflight.service.health import parse_listen
         from rabbitmq_preflight.service.schedule import Schedule
 
@@ -63,12 +65,13 @@ def daemon(inventory_path: Path, cookie_file: Path | None, timeout: float | None
             listen_at = parse_listen(listen) if listen else None
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        paths = inventory_files(inventory_paths)
         opts = DaemonOptions(
-            inventory_path=inventory_path, schedule=schedule, state_dir=state_dir or _default_state_dir(),
+            inventory_path=paths[0], schedule=schedule, state_dir=state_dir or _default_state_dir(),
             audit_log=audit_log, listen=listen_at, fail_on=fail_on, unknown_as=unknown_as,  # type: ignore[arg-type]
             select=select, ignore=ignore, timeout=timeout, deadline=deadline, cookie_file=cookie_file,
             stop_timeout=stop_timeout,
         )
-        return run_daemon(opts)
+        return run_daemon(opts) if len(paths) == 1 else run_fleet(opts, paths)
 
     sys.exit(run_guarded(body))

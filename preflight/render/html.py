@@ -13,11 +13,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.contract import SEVERITIES, Severity, severity_rank
+from rabbitmq_preflight.picture import MATRIX_ROLES
 from rabbitmq_preflight.render import RenderContext, printable
 from rabbitmq_preflight.report import Finding, Report
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.picture import ClusterPicture, MatrixRow
 
 _TEMPLATES = Path(__file__).parent / "templates"
 _COPY_SCRIPT = (
@@ -80,6 +84,20 @@ def _unknowns(findings: list[Finding]) -> list[tuple[str, list[Finding]]]:
     return list(by_reason.items())
 
 
+def _matrix_rows(report: Report, picture: ClusterPicture | None) -> list[MatrixRow]:
+    """The all-pairs matrix of `check --ssh` when the report has one (every host dialled every node),
+    else each view's own probes."""
+    from rabbitmq_preflight.picture import Cell, MatrixRow, state_of
+
+    if not report.reachability:
+        return list(picture.rows) if picture is not None else []
+    return [MatrixRow(source=row.source, node=row.node, via=row.via,
+                      missing=None if row.collected else (row.reason or "not collected"),
+                      cells={(c.node, c.role): Cell(state_of(c.status), c.port, None, f"from {row.source} ({row.via})")
+                             for c in row.cells})
+            for row in report.reachability]
+
+
 def render(report: Report, ctx: RenderContext) -> str:
     active = [f for f in report.findings if not (f.waived or f.baseline)]
     failing = report.failing(ctx.fail_on)
@@ -100,6 +118,8 @@ def render(report: Report, ctx: RenderContext) -> str:
         severities=list(reversed(SEVERITIES)),
         counts={sev: getattr(report.summary, sev) for sev in SEVERITIES},
         picture=picture,
+        rows=_matrix_rows(report, picture),
+        roles=MATRIX_ROLES,
         node_names=node_names,
         node_findings={name: [f for f in active if f.node == name] for name in node_names},
         worst=worst,

@@ -92,6 +92,11 @@ def render(report: Report, ctx: RenderContext) -> str:
         out.append("")
     if not report.findings:
         out += ["No findings.", ""]
+    if report.reachability:
+        from rabbitmq_preflight.reachability import matrix_lines
+
+        nodes = list(dict.fromkeys(c.node for row in report.reachability for c in row.cells))
+        out += [printable(line) for line in matrix_lines(report.reachability, nodes)] + [""]
     s, c = report.summary, report.summary.checks
     out.append(
         f"Findings: {s.critical} critical, {s.error} error, {s.warning} warning, {s.info} info"

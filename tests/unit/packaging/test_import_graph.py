@@ -132,7 +132,7 @@ def test_every_rule_is_found_in_the_family_module_its_id_prefix_names() -> None:
 
     prefixes = {"VER": "versions", "HOST": "hostnames", "PORT": "ports", "COOKIE": "cookies",
                 "NODE": "node_types", "HA": "ha_", "SEC": "security", "MEMBER": "membership", "HEALTH": "health",
-                "RUN": "cluster", "WAIVER": "cluster", "CONF": "config"}
+                "REMOTE": "remote_hosts", "RUN": "cluster", "WAIVER": "cluster", "CONF": "config"}
     misplaced = []
     for r in all_rules():
         prefix = r.id.rstrip("0123456789")

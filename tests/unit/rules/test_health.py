@@ -6,6 +6,7 @@ from typing import Any
 
 from rabbitmq_preflight.facts import ClusterNode, DeprecatedFeature, Observation, ProbeError
 from rabbitmq_preflight.rules.health import sides
+from tests.factories import node, port
 from tests.ha_facts import THREE, facts, judge, management, queue, statuses
 
 GiB = 1 << 30
@@ -16,6 +17,7 @@ def member(name: str, **fields: Any) -> ClusterNode:
         "type": "disc", "running": True, "mem_alarm": False, "disk_free_alarm": False, "rabbitmq_version": "3.10.8",
         "mem_used": 140 << 20, "mem_limit": 4 * GiB, "disk_free": 80 * GiB, "disk_free_limit": 50_000_000,
         "fd_used": 40, "fd_total": 1024, "sockets_used": 1, "sockets_total": 832, "net_ticktime": 60,
+        "being_drained": False,
     }
     return ClusterNode(name=name, **{**healthy, **fields})
 
@@ -76,6 +78,20 @@ def test_a_drained_node_is_a_warning_with_the_revive_command() -> None:
     [finding] = judge(cluster(member("rabbit@b", being_drained=True)), "HEALTH004").findings
     assert (finding.severity, finding.node) == ("warning", "rabbit@b")
     assert finding.remediation == "rabbitmq-upgrade -n rabbit@b revive"
+
+
+def test_on_3_10_without_being_drained_a_running_node_refusing_amqp_is_reported_as_drained() -> None:
+    f = cluster(*(member(n, being_drained=None) for n in THREE))
+    f.views[0].nodes = {"rabbit@a": node("rabbit@a", ports=[port("amqp", 5672, speaks_protocol=True)]),
+                        "rabbit@b": node("rabbit@b", ports=[port("amqp", 5672, "refused")]),
+                        "rabbit@c": node("rabbit@c", ports=[])}
+    report = judge(f, "HEALTH004")
+    assert statuses(report) == {("HEALTH004", "rabbit@a"): "pass", ("HEALTH004", "rabbit@b"): "fail",
+                                ("HEALTH004", "rabbit@c"): "unknown"}
+    drained = next(x for x in report.findings if x.node == "rabbit@b")
+    assert drained.severity == "warning"
+    assert drained.message.startswith("rabbit@b is running but refuses AMQP connections: it is in maintenance mode")
+    assert (drained.remediation or "").startswith("rabbitmq-upgrade -n rabbit@b revive")
 
 
 def test_net_ticktime_that_differs_names_the_odd_node() -> None:

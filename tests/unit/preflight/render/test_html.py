@@ -215,3 +215,21 @@ def test_check_writes_html_to_stdout_and_to_a_report_file_from_the_facts_of_two_
     page = Page(result.stdout)
     assert [x["data-source"] for x in page.find("tr") if "data-source" in x] == ["checker", "hostb"]
     assert page.find("td", data_node="rabbit@b", data_role="amqp")[0]["data-state"] == "filtered"
+
+
+def test_the_all_pairs_matrix_of_check_ssh_is_drawn_when_the_report_has_one() -> None:
+    from rabbitmq_preflight.report import ReachabilityCell, ReachabilityRow
+
+    rows = [ReachabilityRow(source="checker", cells=[ReachabilityCell(node="rabbit@a", role="dist", port=25672,
+                                                                      status="open")]),
+            ReachabilityRow(source="rabbit@b", node="rabbit@b", via="ssh", cells=[
+                ReachabilityCell(node="rabbit@a", role="dist", port=25672, status="timeout")]),
+            ReachabilityRow(source="rabbit@c", node="rabbit@c", via="ssh", collected=False,
+                            reason="ssh: Permission denied (publickey)")]
+    report = sample_report().model_copy(update={"reachability": rows})
+    page = html_of(report, three_nodes_seen_from_one_host())
+    assert [(a["data-source"], a["data-via"]) for a in page.find("tr") if "data-source" in a] == [
+        ("checker", "local"), ("rabbit@b", "ssh"), ("rabbit@c", "ssh")]
+    by_row = [a for a in page.find("td") if a.get("data-node") == "rabbit@a" and a.get("data-role") == "dist"]
+    assert [a["data-state"] for a in by_row] == ["open", "filtered", "not collected"]
+    assert "Permission denied (publickey)" in by_row[2]["title"]

@@ -1,0 +1,181 @@
+"""`--ssh`: run the host collector (`hostview`) on every node's host with the system OpenSSH client.
+
+The system client, because it is what operators already configured: `~/.ssh/config`, the agent,
+`ProxyJump`, known_hosts. It never asks anything (`BatchMode=yes`), every connection is bounded by the
+probe timeout (`ConnectTimeout`) and every session by the run's deadline, and connections are reused
+(`ControlMaster`/`ControlPersist`) so a second run skips the key exchange. A session that fails is a
+typed outcome (`SshSession.status`) in a view of its own, judged as unknown on that host with the fix;
+the other hosts are still collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import shutil
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rabbitmq_preflight import __version__
+from rabbitmq_preflight.collect.hostview import COLLECTOR_VERSION, NoCollectorOutput, build_script, parse_hostview
+from rabbitmq_preflight.facts import Facts, InventorySummary, Origin, SshSession, SshStatus, View
+from rabbitmq_preflight.inventory import Inventory, NodeSpec
+
+MAX_OUTPUT = 4 << 20  # bytes of collector output read from one host
+REMOTE_COMMAND = "exec sh -s"
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    node: str
+    destination: str  # user@host or host, as given to ssh
+    host: str
+    user: str | None
+    identity: str | None
+
+
+def target_of(inv: Inventory, spec: NodeSpec) -> SshTarget:
+    """`nodes.ssh` when given, else `[ssh] user` @ the node's address (what probes connect to)."""
+    identity = str(inv.ssh.identity_file) if inv.ssh.identity_file else None
+    if spec.ssh:
+        user, _, host = spec.ssh.rpartition("@")
+        return SshTarget(spec.name, spec.ssh, host, user or None, identity)
+    default = inv.ssh.user
+    return SshTarget(spec.name, f"{default}@{spec.target}" if default else spec.target, spec.target, default,
+                     identity)
+
+
+def control_dir() -> Path | None:
+    """A private directory for the reused connections' sockets, or None (then no reuse)."""
+    path = Path(tempfile.gettempdir()) / f"preflight-ssh-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+        return None  # someone else's, or open to others: a socket there could be another user's master
+    return path
+
+
+def ssh_command(inv: Inventory, target: SshTarget, connect_timeout: float, reuse: bool) -> list[str]:
+    cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(connect_timeout))}",
+           "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=1"]
+    if inv.ssh.port:
+        cmd += ["-p", str(inv.ssh.port)]
+    if inv.ssh.identity_file:
+        cmd += ["-i", str(inv.ssh.identity_file), "-o", "IdentitiesOnly=yes"]
+    if inv.ssh.known_hosts_file:
+        cmd += ["-o", f"UserKnownHostsFile={inv.ssh.known_hosts_file}", "-o", "StrictHostKeyChecking=yes"]
+    directory = control_dir() if reuse else None
+    if directory is not None:
+        cmd += ["-o", "ControlMaster=auto", "-o", f"ControlPath={directory}/%C",
+                "-o", f"ControlPersist={inv.ssh.control_persist}"]
+    else:
+        cmd += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
+    return [*cmd, "--", target.destination, REMOTE_COMMAND]
+
+
+def classify(returncode: int | None, stderr: str, target: SshTarget,
+             connect_timeout: float) -> tuple[SshStatus, str, str]:
+    """(status, detail, fix) of a session that did not run the collector."""
+    err = " ".join(stderr.split())[:300]
+    who = target.user or "ssh's default user"
+    key = target.identity or "the agent's and ssh's default keys"
+    check = f"`ssh -v {target.destination} true`"
+    if "Permission denied" in stderr or "Too many authentication failures" in stderr:
+        return ("auth_failed", f"{target.host} refused the key for {who} (tried {key}): {err}",
+                f"install the public key for {who} on {target.host} (`ssh-copy-id"
+                f"{' -i ' + target.identity if target.identity else ''} {target.destination}`), or set "
+                "[ssh] user / identity_file or this node's ssh = \"user@host\" in the inventory")
+    if ("Host key verification failed" in stderr or "host key is known" in stderr
+            or "IDENTIFICATION HAS CHANGED" in stderr):
+        return ("host_key_unknown", f"{target.host}'s host key is not known or has changed: {err}",
+                f"verify {target.host}'s host key out of band, then `ssh-keyscan -H {target.host} >> "
+                "~/.ssh/known_hosts` (or set [ssh] known_hosts_file); a changed key: `ssh-keygen -R "
+                f"{target.host}` first")
+    if "timed out" in stderr or returncode is None:
+        return ("timeout", f"no SSH answer from {target.host} within {connect_timeout:g} s"
+                + (f": {err}" if err else ""),
+                f"check that port 22 of {target.host} is open from here and that sshd answers ({check})")
+    if returncode == 255:
+        return ("unreachable", f"cannot connect to {target.host} over SSH: {err or 'ssh exit status 255'}",
+                f"check that sshd runs on {target.host} and is reachable from here ({check})")
+    return ("no_shell", f"{target.destination} did not run the collector with `sh` (exit status {returncode})"
+            + (f": {err}" if err else ""),
+            f"give {who} a login shell on {target.host} that can run `sh -s` (not nologin or a forced "
+            "command), or use another account in this node's ssh = \"user@host\"")
+
+
+def _failed_view(target: SshTarget, session: SshSession, started: dt.datetime) -> View:
+    return View(origin=Origin(hostname=target.host, node=target.node, collected_at=started,
+                              duration_ms=session.duration_ms or 0.0), ssh=session)
+
+
+async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit: float, reuse: bool) -> View:
+    """One host's view over SSH; never raises for what the host or the network did."""
+    connect_timeout = inv.ssh.connect_timeout or timeout
+    started = dt.datetime.now(dt.UTC)
+    before = time.time()
+    t0 = time.perf_counter()
+    base = {"node": target.node, "target": target.destination, "user": target.user, "identity": target.identity}
+
+    def session(status: SshStatus, detail: str | None = None, fix: str | None = None) -> SshSession:
+        return SshSession(**base, status=status, detail=detail, fix=fix,
+                          duration_ms=round((time.perf_counter() - t0) * 1000, 1), collector=COLLECTOR_VERSION)
+
+    if shutil.which("ssh") is None:
+        s = session("unreachable", "no `ssh` client on this host", "install the OpenSSH client (openssh-client)")
+        return _failed_view(target, s, started)
+    script = build_script(inv, timeout).encode()
+    proc = await asyncio.create_subprocess_exec(
+        *ssh_command(inv, target, connect_timeout, reuse), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    try:
+        async with asyncio.timeout(limit):
+            out, err = await proc.communicate(script)
+    except TimeoutError:
+        _kill(proc)
+        await proc.wait()
+        status, detail, fix = classify(None, "", target, min(limit, connect_timeout))
+        return _failed_view(target, session(status, detail, fix), started)
+    except asyncio.CancelledError:
+        _kill(proc)
+        raise
+    after = time.time()
+    text = out[:MAX_OUTPUT].decode("utf-8", "replace")
+    try:
+        view = parse_hostview(text, inv, target.node, before, after)
+    except NoCollectorOutput:
+        status, detail, fix = classify(proc.returncode, err.decode("utf-8", "replace"), target, connect_timeout)
+        return _failed_view(target, session(status, detail, fix), started)
+    view.origin.collected_at = started
+    view.ssh = session("ok")
+    return view
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+
+
+async def collect_views(inv: Inventory, timeout: float, deadline: float, reuse: bool | None = None) -> list[View]:
+    """Every listed node's host, concurrently, each session bounded by the deadline."""
+    reuse = inv.ssh.reuse if reuse is None else reuse
+    # A session: the connection, then the collector's probes (each bounded by `timeout`, run together).
+    limit = min(deadline, (inv.ssh.connect_timeout or timeout) + 2 * timeout + 1.0)
+    specs = [spec for spec in inv.nodes if not spec.discovered]
+    return list(await asyncio.gather(*(collect_host(inv, target_of(inv, s), timeout, limit, reuse) for s in specs)))
+
+
+def collect_over_ssh(inv: Inventory, timeout: float, deadline: float, reuse: bool | None = None) -> Facts:
+    views = asyncio.run(collect_views(inv, timeout, deadline, reuse))
+    if not views:
+        views = [View(origin=Origin(hostname="-", collected_at=dt.datetime.now(dt.UTC)))]
+    return Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=views)

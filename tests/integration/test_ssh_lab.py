@@ -1,0 +1,132 @@
+"""`check --ssh` from the root namespace: every lab host's own view, faults seen from the host they are on."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Lab, run_preflight
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def inventory(lab: Lab, tmp_path: Path) -> Path:
+    """The lab inventory without connection reuse: a master kept from an earlier test would carry a
+    session past a key that is now refused, or past an sshd that is now silent."""
+    text = lab.inventory.read_text()
+    if "[ssh]" not in text:
+        pytest.fail("the lab inventory has no [ssh] section (is openssh-server installed? scripts/ensure-deps.sh)")
+    path = tmp_path / "inventory.toml"
+    path.write_text(text.replace("[ssh]\n", "[ssh]\nreuse = false\n"))
+    return path
+
+
+def check(inventory: Path, *args: str) -> dict[str, Any]:
+    result = run_preflight("check", "--inventory", str(inventory), "--ssh", "--format", "json", *args)
+    assert result.returncode in (0, 1), result.stderr
+    report: dict[str, Any] = result.json()
+    return report
+
+
+def of(report: dict[str, Any], rule: str, node: str | None = None) -> list[dict[str, Any]]:
+    return [f for f in report["findings"] if f["rule"] == rule and (node is None or f["node"] == node)]
+
+
+def statuses(report: dict[str, Any], rule: str) -> dict[str | None, str]:
+    return {c["node"]: c["status"] for c in report["checks"] if c["rule"] == rule}
+
+
+@contextmanager
+def healed(lab: Lab) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        lab.sh("heal")
+
+
+def test_healthy_lab_every_host_collected_and_every_pair_open(lab: Lab, inventory: Path) -> None:
+    report = check(inventory, "--fail-on", "error")
+    assert statuses(report, "REMOTE001") == {f"rabbit@rabbit{i}": "pass" for i in (1, 2, 3)}
+    rows = {row["source"]: row for row in report["reachability"]}
+    assert set(rows) >= {"rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"}
+    for source in ("rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"):
+        assert rows[source]["via"] == "ssh" and len(rows[source]["cells"]) == 12
+        assert {c["status"] for c in rows[source]["cells"]} == {"open"}
+    assert not [f for f in report["findings"] if f["severity"] in ("error", "critical")]
+
+
+def test_missing_hosts_entry_on_one_host_is_reported_from_that_host(lab: Lab, inventory: Path) -> None:
+    with lab.fault("hosts", "rabbit3", "rabbit1"):
+        report = check(inventory, "--select", "HOST001")
+    # the root namespace resolves no lab name (a warning from "vm" for every node): the hosts' views are apart
+    [finding] = [f for f in of(report, "HOST001") if " on rabbit@" in f["subject"]]
+    assert finding["node"] == "rabbit@rabbit1"
+    assert finding["subject"] == "resolve rabbit1 on rabbit@rabbit3" and finding["severity"] == "error"
+    assert "`198.18.0.11 rabbit1`" in finding["remediation"]
+
+
+def test_wrong_hosts_address_on_one_host_is_reported_from_that_host(lab: Lab, inventory: Path) -> None:
+    with lab.fault("hosts", "rabbit2", "rabbit3", "--wrong=198.18.0.99"):
+        report = check(inventory, "--select", "HOST003")
+    [finding] = of(report, "HOST003")
+    assert finding["node"] == "rabbit@rabbit3" and finding["subject"] == "resolve rabbit3 on rabbit@rabbit2"
+    assert "198.18.0.99" in finding["message"]
+
+
+def test_dist_port_dropped_for_one_source_is_filtered_from_there_only_and_one_way(lab: Lab, inventory: Path) -> None:
+    with lab.fault("drop-port", "rabbit1", "25672", "--from=rabbit2"):
+        report = check(inventory, "--select", "PORT002,REMOTE002")
+    [filtered] = of(report, "PORT002")
+    assert filtered["node"] == "rabbit@rabbit1" and filtered["subject"] == "tcp/25672 (dist) from rabbit@rabbit2"
+    [one_way] = of(report, "REMOTE002")
+    assert one_way["node"] == "rabbit@rabbit1" and one_way["evidence"]["from"] == "rabbit@rabbit2"
+    assert "-s 198.18.0.12" in one_way["remediation"]
+    row = next(r for r in report["reachability"] if r["source"] == "rabbit@rabbit3")
+    assert {c["status"] for c in row["cells"]} == {"open"}  # rabbit3 still reaches rabbit1's 25672
+
+
+def test_cookie_file_mode_0644_on_one_host_is_reported_there(lab: Lab, inventory: Path) -> None:
+    cookie = lab.base / "rabbit2" / "var-lib-rabbitmq" / ".erlang.cookie"
+    with healed(lab):
+        cookie.chmod(0o644)
+        report = check(inventory, "--select", "COOKIE005,COOKIE002")
+    [finding] = of(report, "COOKIE005")
+    assert finding["node"] == "rabbit@rabbit2" and "0644" in finding["message"]
+    assert statuses(report, "COOKIE002") == {None: "pass"}  # the fingerprints taken on the hosts agree
+
+
+def test_sshd_refusing_the_key_is_unknown_on_that_host_with_the_fix_and_the_others_are_checked(
+        lab: Lab, inventory: Path) -> None:
+    keys = Path(f"{lab.base}-sshd") / "rabbit2" / "authorized_keys"
+    with healed(lab):
+        keys.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJ1YmJpc2hrZXlydWJiaXNoa2V5cnViYmlzaGtleXM= other\n")
+        report = check(inventory, "--select", "REMOTE001,HOST001")
+    assert statuses(report, "REMOTE001") == {"rabbit@rabbit1": "pass", "rabbit@rabbit2": "unknown",
+                                             "rabbit@rabbit3": "pass"}
+    [unknown] = [f for f in of(report, "REMOTE001") if f["outcome"] == "unknown"]
+    assert unknown["node"] == "rabbit@rabbit2" and "auth_failed" in unknown["message"]
+    assert "ssh-copy-id -i" in unknown["message"] and "root@198.18.0.12" in unknown["message"]
+    row = next(r for r in report["reachability"] if r["source"] == "rabbit@rabbit2")
+    assert row["collected"] is False
+
+
+def test_silent_sshd_costs_one_timeout_not_a_hang(lab: Lab, inventory: Path) -> None:
+    pid = int((Path(f"{lab.base}-sshd") / "rabbit3" / "sshd.pid").read_text())
+    with healed(lab):
+        os.kill(pid, signal.SIGSTOP)  # the kernel still accepts connections; nothing answers the banner
+        try:
+            report = check(inventory, "--select", "REMOTE001")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    assert statuses(report, "REMOTE001")["rabbit@rabbit3"] == "unknown"
+    [unknown] = [f for f in of(report, "REMOTE001") if f["outcome"] == "unknown"]
+    assert "timeout" in unknown["message"]
+    assert statuses(report, "REMOTE001")["rabbit@rabbit1"] == "pass"
+    assert report["duration_ms"] < 15_000  # within the inventory's deadline: one bounded wait
