@@ -5,7 +5,8 @@
 #   PREFLIGHT_BIN=/opt/preflight/bin/preflight scripts/install-systemd.sh
 #   DESTDIR=/tmp/stage scripts/install-systemd.sh   # stage into a tree (packaging, tests)
 #
-# Installs rabbitmq-preflight.{service,timer} and rabbitmq-preflight-daemon.service into
+# Installs rabbitmq-preflight.{service,timer}, the per-cluster templates rabbitmq-preflight@.{service,timer}
+# and rabbitmq-preflight-daemon.service into
 # $UNIT_DIR (/etc/systemd/system) with ExecStart pointing at $PREFLIGHT_BIN, and the example
 # inventory as /etc/rabbitmq-preflight/inventory.toml unless one is already there (never
 # overwritten). Enables nothing: choose the timer or the daemon (see the message at the end).
@@ -15,7 +16,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DESTDIR=${DESTDIR:-}
 UNIT_DIR=${UNIT_DIR:-/etc/systemd/system}
 CONF_DIR=${CONF_DIR:-/etc/rabbitmq-preflight}
-UNITS=(rabbitmq-preflight.service rabbitmq-preflight.timer rabbitmq-preflight-daemon.service)
+UNITS=(rabbitmq-preflight.service rabbitmq-preflight.timer rabbitmq-preflight-daemon.service
+       rabbitmq-preflight@.service rabbitmq-preflight@.timer)
 
 die() { printf 'install-systemd: %s\n' "$*" >&2; exit 1; }
 
@@ -64,6 +66,8 @@ Next:
      Both units load it and the Erlang cookie with LoadCredential=; delete a LoadCredential= line
      whose file does not exist on this host (e.g. the cookie on a host that runs no node).
   3. Either the timer:   systemctl enable --now rabbitmq-preflight.timer
+     or one per cluster:  $CONF_DIR/NAME.toml, its secrets in $CONF_DIR/NAME/, then
+                          systemctl enable --now rabbitmq-preflight@NAME.timer
      or the daemon:      systemctl enable --now rabbitmq-preflight-daemon.service
                          curl -s 127.0.0.1:9419/healthz; journalctl -u rabbitmq-preflight-daemon -o cat | jq
 MSG

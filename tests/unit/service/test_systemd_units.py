@@ -21,7 +21,11 @@ from tests.conftest import ROOT
 
 SYSTEMD = ROOT / "systemd"
 SERVICES = ["rabbitmq-preflight.service", "rabbitmq-preflight-daemon.service"]
-UNITS = [*SERVICES, "rabbitmq-preflight.timer"]
+TEMPLATES = ["rabbitmq-preflight@.service", "rabbitmq-preflight@.timer"]  # one instance per inventory name
+UNITS = [*SERVICES, "rabbitmq-preflight.timer", *TEMPLATES]
+# What systemd-analyze verifies: a template is verified as an instance of it (`…@lab.service`).
+INSTANCES = [u.replace("@.", "@lab.") for u in UNITS]
+SERVICE_INSTANCES = [*SERVICES, "rabbitmq-preflight@lab.service"]
 INSTALLED_BIN = "/usr/local/bin/preflight"
 # systemd-analyze's threshold is the exposure level × 10: 20 means "exposure at most 2.0 (OK)".
 EXPOSURE_THRESHOLD = 20
@@ -47,7 +51,7 @@ def analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("unit", INSTANCES)
 def test_unit_verifies_without_a_single_warning(tmp_path: Path, unit: str) -> None:
     where = units_with_stub(tmp_path)
     result = analyze("verify", "--man=no", str(where / unit), cwd=where)
@@ -66,7 +70,7 @@ def test_a_bad_value_only_warns_which_is_why_stderr_must_be_empty(tmp_path: Path
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", SERVICES)
+@pytest.mark.parametrize("unit", SERVICE_INSTANCES)
 def test_service_exposure_is_below_the_documented_threshold(tmp_path: Path, unit: str) -> None:
     where = units_with_stub(tmp_path)
     result = analyze("security", "--offline=yes", f"--threshold={EXPOSURE_THRESHOLD}", str(where / unit), cwd=where)
@@ -97,6 +101,21 @@ def test_secrets_come_through_load_credential_not_group_permissions(unit: str) -
     assert "SupplementaryGroups" not in s  # the cookie must stay 0400: Erlang refuses group bits
     assert s["CapabilityBoundingSet"] == [""] and s["NoNewPrivileges"] == ["yes"]
     assert s["ProtectSystem"] == ["strict"] and s["ProtectHome"] == ["yes"] and s["PrivateTmp"] == ["yes"]
+
+
+def test_template_instances_read_their_own_inventory_secrets_and_state() -> None:
+    s = unit_settings("rabbitmq-preflight@.service")
+    assert "--inventory /etc/rabbitmq-preflight/%i.toml" in s["ExecStart"][0]
+    assert "html:/var/lib/rabbitmq-preflight/%i/last-report.html" in s["ExecStart"][0]
+    assert s["StateDirectory"] == ["rabbitmq-preflight/%i"]
+    assert s["LoadCredential"] == ["erlang-cookie:/etc/rabbitmq-preflight/%i/erlang-cookie",
+                                   "mgmt-password:/etc/rabbitmq-preflight/%i/mgmt-password"]
+    assert "SupplementaryGroups" not in s
+    hardening = {k: v for k, v in unit_settings("rabbitmq-preflight.service").items()
+                 if k not in ("Description", "ExecStart", "StateDirectory", "LoadCredential", "After")}
+    assert {k: s.get(k) for k in hardening} == hardening  # hardened exactly like the single-cluster unit
+    timer = unit_settings("rabbitmq-preflight@.timer")
+    assert timer["OnCalendar"] == ["*:0/5"] and timer["FixedRandomDelay"] == ["true"]
 
 
 def test_daemon_unit_is_notify_with_watchdog_reload_and_state() -> None:
