@@ -31,7 +31,8 @@ GiB = 1 << 30
 def cluster(alarm_on: str | None) -> Facts:
     nodes = [ClusterNode(name=n, type="disc", running=True, rabbitmq_version="3.10.8", mem_alarm=n == alarm_on,
                          disk_free_alarm=False, mem_used=5 * GiB if n == alarm_on else GiB, mem_limit=4 * GiB,
-                         fd_used=40, fd_total=1024, sockets_used=0, net_ticktime=60) for n in THREE]
+                         fd_used=40, fd_total=1024, sockets_used=0, net_ticktime=60, being_drained=False)
+             for n in THREE]
     return facts(management(nodes=nodes))
 
 
