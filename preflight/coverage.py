@@ -11,6 +11,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.policy import PolicyIndex, Resolution
+from rabbitmq_preflight.policy_versions import ANY_RELEASE, rules_for
+from rabbitmq_preflight.versioning import Version
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import ManagementFacts, QueueRow
@@ -40,18 +42,26 @@ class Coverage:
         return list(found.values())
 
 
-def coverage_of(source: ManagementFacts) -> Coverage | str:
-    """The resolved coverage of a policy source, or why it cannot be computed; once per source."""
-    cached = source.derived.get("coverage")
+def coverage_of(source: ManagementFacts, version: Version | None = None) -> Coverage | str:
+    """The resolved coverage of a policy source, or why it cannot be computed; once per source and release.
+
+    The release decides which policies apply to which queue types (`preflight.policy_versions`):
+    `version`, else the source's own (the export's `rabbit_version`, the answering node's).
+    A definitions file is judged as RabbitMQ would import it: policies that release refuses apply to nothing.
+    """
+    if version is None and source.rabbitmq_version:
+        version = Version.parse(source.rabbitmq_version)
+    key = f"coverage@{version.parts if version is not None else 'default'}"
+    cached = source.derived.get(key)
     if isinstance(cached, tuple) and cached[0] is source:  # a model_copy shares the dict, not the answer
         result: Coverage | str = cached[1]
         return result
-    result = _compute(source)
-    source.derived["coverage"] = (source, result)
+    result = _compute(source, version)
+    source.derived[key] = (source, result)
     return result
 
 
-def _compute(source: ManagementFacts) -> Coverage | str:
+def _compute(source: ManagementFacts, version: Version | None) -> Coverage | str:
     for label, obs in (("policies", source.policies), ("operator policies", source.operator_policies),
                        ("queues", source.queues)):
         if obs is None:
@@ -61,6 +71,8 @@ def _compute(source: ManagementFacts) -> Coverage | str:
     assert source.policies is not None and source.operator_policies is not None and source.queues is not None
     assert source.policies.value is not None and source.operator_policies.value is not None
     assert source.queues.value is not None
-    index = PolicyIndex(source.policies.value, source.operator_policies.value)
+    rules = rules_for(version)
+    validation = (rules if version is not None else ANY_RELEASE) if source.source == "definitions" else None
+    index = PolicyIndex(source.policies.value, source.operator_policies.value, rules=rules, validation=validation)
     rows = source.queues.value.rows
     return Coverage(source, index, rows, index.resolve_rows(rows))

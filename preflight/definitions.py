@@ -85,20 +85,25 @@ def read_definitions(path: Path) -> dict[str, Any]:
 def per_vhost_name(data: dict[str, Any]) -> str | None:
     """The vhost a per-vhost export stands for, or None for a whole-cluster export.
 
-    Per-vhost: RabbitMQ says so (`rabbitmq_definition_format: single_virtual_host`), or — 3.x — there
-    is no `vhosts` list and no queue, policy or parameter names a vhost.
+    Per-vhost: RabbitMQ says so (`rabbitmq_definition_format: single_virtual_host`, 4.x), or — 3.x —
+    there is no `vhosts` list and a queue or exchange names no vhost (3.10.8 still writes `vhost` on
+    policies and parameters: that names the vhost, when they agree on one).
     """
+    named = data.get("original_vhost_name")
     if data.get("rabbitmq_definition_format") == "single_virtual_host":
-        name = data.get("original_vhost_name")
-        return name if isinstance(name, str) else PER_VHOST_DEFAULT
+        return named if isinstance(named, str) else PER_VHOST_DEFAULT
     if "vhosts" in data:
         return None
-    lists = [data.get(key) for key in ("queues", "policies", "parameters", "exchanges")]
-    items = [i for found in lists if isinstance(found, list) for i in found if isinstance(i, dict)]
-    if not items or any("vhost" in i for i in items):
+    lists = [data.get(key) for key in ("queues", "exchanges", "bindings")]
+    if not any(isinstance(i, dict) and "vhost" not in i for found in lists if isinstance(found, list)
+               for i in found):
         return None
-    name = data.get("original_vhost_name")
-    return name if isinstance(name, str) else PER_VHOST_DEFAULT
+    if isinstance(named, str):
+        return named
+    others = [data.get(key) for key in ("policies", "parameters")]
+    seen = {i["vhost"] for found in others if isinstance(found, list) for i in found
+            if isinstance(i, dict) and isinstance(i.get("vhost"), str)}
+    return seen.pop() if len(seen) == 1 else PER_VHOST_DEFAULT
 
 
 def _pairs(definition: Any) -> Any:

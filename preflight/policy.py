@@ -1,6 +1,7 @@
 """Which policy applies to a queue, computed the way RabbitMQ computes it.
 
-`rabbit_policy:match/2` (3.10.8, unchanged in substance through 4.x): among the policies of the
+`rabbit_policy:match/2` (3.10.8, unchanged in substance through 4.x; what each release supports per
+queue type and accepts is `preflight.policy_versions`): among the policies of the
 queue's vhost whose `apply-to` fits the queue, whose definition is applicable to the queue's type
 (`rabbit_queue_type:is_policy_applicable/2`: a definition holding any key the type lists as
 unsupported does not match at all, so the queue falls through to the next policy — ha-* keys on a
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.erlang_re import ErlangPattern, UntranslatablePattern, compile_erlang, latin1_view
+from rabbitmq_preflight.policy_versions import DEFAULT as DEFAULT_RULES
+from rabbitmq_preflight.policy_versions import BrokerPolicyRules, validate
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Policy, QueueRow
@@ -35,25 +38,9 @@ HA_KEYS = frozenset({
     "ha-promote-on-failure",
 })
 
-# `capabilities()` → `unsupported_policies` of each queue type, RabbitMQ 3.10.8 (read from the lab's
-# beam files). Later releases move a few non-HA keys; the ha-* keys are unsupported by quorum queues
-# and streams in every release that has them.
-UNSUPPORTED_KEYS: dict[str, frozenset[str]] = {
-    "classic": frozenset({
-        "max-age", "stream-max-segment-size-bytes", "queue-leader-locator", "initial-cluster-size",
-        "delivery-limit", "dead-letter-strategy",
-    }),
-    "quorum": frozenset({
-        "max-priority", "queue-mode", "single-active-consumer", "queue-master-locator", "max-age",
-        "stream-max-segment-size-bytes", "initial-cluster-size", *HA_KEYS,
-    }) - {"ha-sync-batch-size"},
-    "stream": frozenset({
-        "expires", "message-ttl", "dead-letter-exchange", "dead-letter-routing-key", "max-length",
-        "max-in-memory-length", "max-in-memory-bytes", "max-priority", "overflow", "queue-mode",
-        "single-active-consumer", "delivery-limit", "queue-master-locator", "dead-letter-strategy",
-        *HA_KEYS,
-    }) - {"ha-sync-batch-size"},
-}
+# `capabilities()` → `unsupported_policies` of each queue type, per release: `preflight.policy_versions`
+# (read from RabbitMQ's source at each tag). Without a version: the 3.10 row, verified on a 3.10.8 broker.
+UNSUPPORTED_KEYS: Mapping[str, frozenset[str]] = DEFAULT_RULES.unsupported
 _APPLY_TO_KIND = {"classic_queues": "classic", "quorum_queues": "quorum", "streams": "stream"}
 _SMALLER_WINS = frozenset({
     "message-ttl", "max-length", "max-length-bytes", "max-in-memory-length", "max-in-memory-bytes",
@@ -71,6 +58,8 @@ class CompiledPolicy:
     order: int  # position in the source's listing: RabbitMQ's tie-break among equal priorities
     pattern: ErlangPattern | None
     problem: str | None = None
+    rules: BrokerPolicyRules = DEFAULT_RULES  # the release whose applicability this policy follows
+    refused: tuple[str, ...] = ()  # why that release refuses the policy (judged only for definitions files)
 
     @property
     def name(self) -> str:
@@ -90,19 +79,25 @@ class CompiledPolicy:
         return "ha-mode" in self.policy.definition
 
     def fits(self, kind: str) -> bool:
-        """`apply-to` admits a queue of this type, and the definition is applicable to it."""
+        """`apply-to` admits a queue of this type, and the definition is applicable to it (per release)."""
+        if self.refused:
+            return False  # the import refuses it: it applies to nothing
         apply_to = self.policy.apply_to
         if apply_to not in ("all", "queues") and _APPLY_TO_KIND.get(apply_to) != kind:
             return False
-        unsupported = UNSUPPORTED_KEYS.get(kind, frozenset())
+        unsupported = self.rules.unsupported.get(kind, frozenset())
         return not any(key in unsupported for key in self.policy.definition)
 
 
-def compile_policy(policy: Policy, *, operator: bool, order: int) -> CompiledPolicy:
+def compile_policy(policy: Policy, *, operator: bool, order: int, rules: BrokerPolicyRules = DEFAULT_RULES,
+                   validation: BrokerPolicyRules | None = None) -> CompiledPolicy:
+    """`validation`: a policy that release refuses on import applies to nothing (a definitions file about to
+    be imported); None (a live broker): whatever it stores applies."""
+    refused = tuple(validate(policy, operator=operator, rules=validation)) if validation is not None else ()
     try:
-        return CompiledPolicy(policy, operator, order, compile_erlang(policy.pattern))
+        return CompiledPolicy(policy, operator, order, compile_erlang(policy.pattern), rules=rules, refused=refused)
     except UntranslatablePattern as exc:
-        return CompiledPolicy(policy, operator, order, None, str(exc))
+        return CompiledPolicy(policy, operator, order, None, str(exc), rules=rules, refused=refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +172,15 @@ def merge_definitions(policy: Mapping[str, Any] | None, operator: Mapping[str, A
 class PolicyIndex:
     """Policies and operator policies of every vhost, compiled once, ready to resolve queues."""
 
-    def __init__(self, policies: Iterable[Policy], operator_policies: Iterable[Policy] = ()) -> None:
+    def __init__(self, policies: Iterable[Policy], operator_policies: Iterable[Policy] = (), *,
+                 rules: BrokerPolicyRules = DEFAULT_RULES, validation: BrokerPolicyRules | None = None) -> None:
+        self.rules = rules
+        self.validation = validation
         self.compiled: list[CompiledPolicy] = [
-            compile_policy(p, operator=False, order=i) for i, p in enumerate(policies)
-        ] + [compile_policy(p, operator=True, order=i) for i, p in enumerate(operator_policies)]
+            compile_policy(p, operator=False, order=i, rules=rules, validation=validation)
+            for i, p in enumerate(policies)
+        ] + [compile_policy(p, operator=True, order=i, rules=rules, validation=validation)
+             for i, p in enumerate(operator_policies)]
         self._by_vhost: dict[str, list[CompiledPolicy]] = defaultdict(list)
         for cp in self.compiled:
             self._by_vhost[cp.policy.vhost].append(cp)

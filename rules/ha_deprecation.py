@@ -1,7 +1,8 @@
-"""Family `ha-policy`, classic mirroring deprecated (3.9–3.13) and removed in 4.0 (HA008, HA009).
+"""Family `ha-policy`, what a release deprecates, removed or refuses (HA008, HA009, HA014).
 
 Classic mirroring is deprecated from 3.9 and gone in 4.0: there, ha-* keys do nothing and the
 queues they match live on one node. Quorum queues and streams are the replacement.
+HA014: what a release refuses to import (`preflight.policy_versions`, read from RabbitMQ's source per tag).
 Source: docs/reference.md §8.
 """
 from __future__ import annotations
@@ -10,13 +11,17 @@ import shlex
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from rabbitmq_preflight.coverage import Coverage
+from rabbitmq_preflight.erlang_re import latin1_view
+from rabbitmq_preflight.policy_versions import ANY_RELEASE, rules_for, validate
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
-from rabbitmq_preflight.rules._ha import ha_coverage, ha_policies, mirrored_queue_counts, set_policy
-from rabbitmq_preflight.rules._management import judged_version
+from rabbitmq_preflight.rules._ha import ha_coverage, ha_policies, mirrorable, mirrored_queue_counts, set_policy
+from rabbitmq_preflight.rules._management import judged_version, policy_source
 from rabbitmq_preflight.versioning import Version, at_least
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts
+    from rabbitmq_preflight.policy import CompiledPolicy
 
 
 def _version_or_answer(facts: Facts) -> Iterator[Result] | Version:
@@ -62,18 +67,28 @@ def mirroring_deprecated(facts: Facts) -> Iterator[Result]:
         yield cov
         return
     counts = mirrored_queue_counts(cov)
-    policies = ha_policies(cov)
+    policies = [cp for cp in ha_policies(cov) if cp.policy.apply_to != "exchanges"]  # exchanges are never mirrored
     if not policies:
         yield Pass(None)
         return
-    total = sum(counts.values())
+    total = sum(1 for res, rows in cov.groups if res.mirrored for row in rows if mirrorable(row))  # each queue once
+    names = sorted({cp.name for cp in policies})
     yield Fail(
         None, subject="classic-mirroring",
-        message=f"RabbitMQ {version.text}: {len(policies)} polic{'y' if len(policies) == 1 else 'ies'} use classic "
-        f"mirroring ({', '.join(sorted({cp.name for cp in policies}))}) covering {total:,} queues — deprecated, "
-        "removed in 4.0: migrate to quorum queues",
-        evidence={"version": version.text, "policies": sorted({cp.name for cp in policies}), "queues": counts},
+        message=f"RabbitMQ {version.text}: {len(names)} polic{'y uses' if len(names) == 1 else 'ies use'} classic "
+        f"mirroring ({', '.join(names)}), mirroring {total:,} queue{'' if total == 1 else 's'} — deprecated since "
+        "3.9 and removed in 4.0, where these queues lose their mirrors: migrate them to quorum queues",
+        evidence={"version": version.text, "policies": names, "queues": counts, "mirrored_queues": total},
     )
+
+
+def _matching(cov: Coverage, cp: CompiledPolicy) -> int:
+    """Classic queues of the policy's vhost whose name its pattern matches and whose type it applies to."""
+    if cp.pattern is None or cp.policy.apply_to not in ("all", "queues", "classic_queues"):
+        return 0
+    pattern = cp.pattern
+    return sum(1 for row in cov.rows if row.vhost == cp.policy.vhost and mirrorable(row)
+               and pattern.evaluate(latin1_view(row.name)) is True)
 
 
 @rule(
@@ -111,12 +126,64 @@ def ha_keys_on_4x(facts: Facts) -> Iterator[Result]:
         fix = (set_policy(cp.policy, kept, operator=cp.operator) if kept else
                f"rabbitmqctl clear_{'operator_' if cp.operator else ''}policy -p {shlex.quote(cp.policy.vhost)} "
                f"{shlex.quote(cp.name)}")
-        n = counts.get(cp.name, 0)
+        keys = ", ".join(sorted(k for k in cp.definition if k.startswith("ha-")))
+        kind = "operator policy" if cp.operator else "policy"
+        if cov.source.source == "definitions":  # 4.x refuses the policy on import (HA014): count what it names
+            n = _matching(cov, cp)
+            outcome = (f"RabbitMQ {version.text} refuses it on import (see HA014), and has no classic mirroring: "
+                       f"the {n:,} classic queue{' it matches is' if n == 1 else 's it matches are'} NOT replicated")
+        else:
+            n = counts.get(cp.name, 0)
+            outcome = (f"the keys do nothing since 4.0: the {n:,} classic queue"
+                       f"{' it applies to is' if n == 1 else 's it applies to are'} NOT replicated")
         yield Fail(
             None, subject=f"policy:{cp.policy.vhost}:{cp.name}",
-            message=f"RabbitMQ {version.text}: policy '{cp.name}' (vhost '{cp.policy.vhost}') still carries "
-            f"{', '.join(sorted(k for k in cp.definition if k.startswith('ha-')))}: these {n:,} queues are NOT "
-            "replicated — classic mirroring was removed in 4.0",
+            message=f"RabbitMQ {version.text}: {kind} '{cp.name}' (vhost '{cp.policy.vhost}') carries {keys}; "
+            f"{outcome}",
             remediation=f"{fix}; then redeclare the queues that need replication as quorum queues.",
             evidence={"policy": cp.name, "vhost": cp.policy.vhost, "version": version.text, "queues": n},
         )
+
+
+@rule(
+    id="HA014",
+    slug="definitions-import-refused",
+    family="ha-policy",
+    severity="error",
+    title="RabbitMQ would refuse to import these definitions",
+    rationale="""
+        `rabbitmqctl import_definitions`, `POST /api/definitions` and `load_definitions` at boot
+        validate every policy against the running release: an unknown key (ha-* keys from 4.0, ha-*
+        keys in operator policies before 3.11.10), an `apply-to` the release does not know
+        (classic_queues, quorum_queues and streams before 3.12), an empty definition, or a value the
+        key does not take (`ha-mode: all` with `ha-params`, `ha-params` without `ha-mode`) fail the
+        import. What the file was meant to set up then does not exist, however its policies read.
+    """,
+    remediation="Fix or remove the refused entries (each finding names the key and why), then import again.",
+)
+def definitions_import_refused(facts: Facts) -> Iterator[Result]:
+    source = policy_source(facts)
+    if source is None or source.source != "definitions":
+        yield Skip(None, "no definitions file: policies on a live broker were validated when they were set")
+        return
+    version, why = judged_version(facts)
+    rules = rules_for(version) if version is not None else ANY_RELEASE
+    release = f"RabbitMQ {version.text}" if version is not None else "any RabbitMQ release"
+    refused = 0
+    for operator, obs in ((False, source.policies), (True, source.operator_policies)):
+        for policy in (obs.value or []) if obs is not None else []:
+            problems = validate(policy, operator=operator, rules=rules, release=version.text if version else None)
+            if not problems:
+                continue
+            refused += 1
+            kind = "operator policy" if operator else "policy"
+            yield Fail(
+                None, subject=f"{kind}:{policy.vhost}:{policy.name}",
+                message=f"{source.answered_by}: {release} refuses to import {kind} '{policy.name}' (vhost "
+                f"'{policy.vhost}'): {'; '.join(problems)} — the import fails"
+                + ("" if version is not None else f" ({why})"),
+                evidence={"policy": policy.name, "vhost": policy.vhost, "operator": operator,
+                          "problems": problems, "release": rules.tag, "version_from": why},
+            )
+    if not refused:
+        yield Pass(None)

@@ -172,3 +172,28 @@ def test_not_json_says_where(tmp_path: Path) -> None:
     path.write_text('{\n "pattern": "^a\\-b"\n}')
     with pytest.raises(DefinitionsError, match="line 2 column"):
         with_definitions(None, path)
+
+
+LAB_PER_VHOST = FIXTURE.parent / "definitions_lab_per_vhost_3.10.8.json"  # GET /api/definitions/pf16 on 3.10.8
+LAB_CTL = FIXTURE.parent / "definitions_lab_ctl_operator_policy_3.10.8.json"  # rabbitmqctl export_definitions -
+
+
+def test_real_per_vhost_export_from_the_lab_is_read_with_the_broker_verdict() -> None:
+    """The lab broker said: orders.new -> policy mirror-orders + operator policy cap, mirrored; logs (quorum)."""
+    mgmt = management_from_definitions(read_definitions(LAB_PER_VHOST), str(LAB_PER_VHOST))
+    assert mgmt.queues is not None and mgmt.queues.value is not None
+    assert {(r.vhost, r.name, r.type) for r in mgmt.queues.value.rows} == {
+        ("pf16", "orders.new", "classic"), ("pf16", "logs", "quorum")}
+    from rabbitmq_preflight.coverage import coverage_of
+    cov = coverage_of(mgmt)
+    assert not isinstance(cov, str)
+    res = {row.name: r for row, r in cov.pairs()}["orders.new"]
+    assert res.policy is not None and res.policy.name == "mirror-orders"
+    assert res.operator_policy is not None and res.operator_policy.name == "cap"
+    assert dict(res.effective) == {"ha-mode": "exactly", "ha-params": 2, "max-length": 1000}
+
+
+def test_real_rabbitmqctl_export_with_an_operator_policy_is_read() -> None:
+    mgmt = management_from_definitions(read_definitions(LAB_CTL), str(LAB_CTL))
+    assert mgmt.operator_policies is not None and mgmt.operator_policies.value is not None
+    assert [(p.name, p.definition) for p in mgmt.operator_policies.value] == [("cap", {"max-length": 1000})]

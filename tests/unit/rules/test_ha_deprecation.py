@@ -13,14 +13,15 @@ def test_classic_mirroring_on_3_13_is_deprecated_with_the_affected_count() -> No
     report = judge(facts(management(version="3.13.7", policies=[HA_ALL], queues=[queue("a"), queue("b")])),
                    "HA008")
     [finding] = report.findings
-    assert "covering 2 queues" in finding.message and "removed in 4.0" in finding.message
+    assert "1 policy uses classic mirroring (ha-all), mirroring 2 queues" in finding.message
+    assert "removed in 4.0" in finding.message
 
 
 def test_ha_keys_on_4x_say_the_queues_are_not_replicated() -> None:
     report = judge(facts(management(version="4.0.5", policies=[HA_ALL], queues=[queue("a"), queue("b")])),
                    "HA009", "HA001", "HA002")
     [finding] = report.findings
-    assert finding.rule == "HA009" and "these 2 queues are NOT replicated" in finding.message
+    assert finding.rule == "HA009" and "the 2 classic queues it applies to are NOT replicated" in finding.message
     assert "clear_policy -p / ha-all" in finding.remediation
 
 
@@ -48,4 +49,16 @@ def test_no_version_with_ha_keys_stays_unknown_and_says_how_to_give_one() -> Non
 
 def test_expect_rabbitmq_gives_the_version_when_the_export_has_none() -> None:
     [finding] = judge(_unversioned([HA_ALL], expect="4.0"), "HA009").findings
-    assert "RabbitMQ 4.0: policy 'ha-all'" in finding.message and "NOT replicated" in finding.message
+    assert "RabbitMQ 4.0: policy 'ha-all'" in finding.message and "refuses it on import" in finding.message
+    assert "the 1 classic queue it matches is NOT replicated" in finding.message
+
+
+# Issue 16 item 9: HA008 counts each queue once and leaves exchange-only policies out.
+
+def test_ha008_counts_a_queue_mirrored_by_policy_and_operator_policy_once() -> None:
+    op = policy("op-ha", ".*", {"ha-mode": "exactly", "ha-params": 2})
+    exchanges = policy("fed", ".*", {"ha-mode": "all"}, 5, apply_to="exchanges")
+    report = judge(facts(management(version="3.12.13", policies=[HA_ALL, exchanges], operator_policies=[op],
+                                    queues=[queue("a")])), "HA008")
+    [finding] = report.findings
+    assert "mirroring 1 queue " in finding.message and "fed" not in finding.message

@@ -198,7 +198,8 @@ def test_4x_answer_with_ha_keys_says_the_queues_are_not_replicated() -> None:
     facts = Facts(tool_version="t", inventory=InventorySummary.of(inv), views=[view])
     report = run_rules(facts, [rule_by_id("HA009"), rule_by_id("HA001")])
     [finding] = [f for f in report.findings if f.rule == "HA009"]
-    assert "NOT replicated" in finding.message and "2 queues" in finding.message and "'ha-all'" in finding.message
+    assert "NOT replicated" in finding.message and "2 classic queues" in finding.message
+    assert "'ha-all'" in finding.message
     assert {c.rule: c.status for c in report.checks} == {"HA009": "fail", "HA001": "skipped"}
 
 
