@@ -227,15 +227,25 @@ def replication_expected(facts: Facts) -> Iterator[Result]:
 
 def _expectation(cov: Coverage, pattern: str, mirroring: bool) -> Iterator[Result]:
     regex = re.compile(pattern)
-    matched, tally = 0, Tally()
+    matched, tally, undecided = 0, Tally(), Tally()
     for row, res in cov.pairs():
         if regex.search(row.name):
             matched += 1
-            if not _replicated(row, res, mirroring):
+            if row.type not in ("quorum", "stream") and mirroring and mirrorable(row) and (
+                    res.mirroring_undefined or res.undecidable):
+                # tied policies disagree on mirroring (RabbitMQ's tie order is not the API's), or a pattern
+                # cannot be evaluated: no winner is named (HA003, HA013)
+                undecided.add(row.vhost, row.name)
+            elif not _replicated(row, res, mirroring):
                 tally.add(row.vhost, row.name)
     subject = f"expect:{pattern}"
     if matched:
-        if not tally.total:
+        if not tally.total and undecided.total:
+            (vhost, n, examples), *_ = undecided.items()
+            yield Unknown(None, f"{undecided.total:,} queues matching {pattern!r} (e.g. {', '.join(examples)} in "
+                          f"vhost '{vhost}') may or may not be mirrored: policies of equal priority disagree on "
+                          "mirroring (HA003) or a pattern cannot be evaluated (HA013)", subject=subject)
+        elif not tally.total:
             yield Pass(None, subject=subject)
         for vhost, n, examples in tally.items():
             yield Fail(

