@@ -162,6 +162,13 @@ def mirrors_unsynchronised(facts: Facts) -> Iterator[Result]:
         )
 
 
+def _no_mirror(cp: CompiledPolicy) -> bool:
+    """`ha-params: 1` or a single node: the leader alone, nothing to synchronise (HA004's finding)."""
+    mode, params = cp.definition.get("ha-mode"), cp.definition.get("ha-params")
+    return (mode == "exactly" and params == 1 and not isinstance(params, bool)) or (
+        mode == "nodes" and isinstance(params, list) and len(params) == 1)
+
+
 @rule(
     id="HA006",
     slug="ha-sync-manual",
@@ -177,8 +184,8 @@ def mirrors_unsynchronised(facts: Facts) -> Iterator[Result]:
 )
 def ha_sync_manual(facts: Facts) -> Iterator[Result]:
     def problem(cp: CompiledPolicy) -> PolicyProblem | None:
-        if cp.definition.get("ha-sync-mode", "manual") == "automatic":
-            return None
+        if cp.definition.get("ha-sync-mode", "manual") == "automatic" or _no_mirror(cp):
+            return None  # no mirror to synchronise: HA004 says so, with a fix that adds mirrors
         how = ("sets ha-sync-mode manual" if "ha-sync-mode" in cp.definition
                else "leaves ha-sync-mode at its default, manual")
         return PolicyProblem(f"{how}: new mirrors stay unsynchronised", {**cp.definition, "ha-sync-mode": "automatic"})

@@ -45,3 +45,11 @@ def test_promote_on_failure_always_may_lose_messages() -> None:
     always = policy("ha-all", ".*", {"ha-mode": "all", "ha-promote-on-failure": "always"}, 1)
     [finding] = judge(facts(management(policies=[always])), "HA007").findings
     assert "ha-promote-on-failure: always" in finding.message and "when-synced" in finding.remediation
+
+
+def test_ha006_is_silent_where_ha004_says_there_is_no_mirror_issue_16_9() -> None:
+    """`ha-params: 1` keeps the leader alone: HA004's fix (more mirrors) stands; HA006 must not add a
+    second, contradicting fix that keeps ha-params 1."""
+    one = policy("ha1", ".*", {"ha-mode": "exactly", "ha-params": 1}, 1)
+    report = judge(facts(management(policies=[one], queues=[queue("a")])), "HA004", "HA006")
+    assert [f.rule for f in report.findings] == ["HA004"]
