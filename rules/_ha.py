@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rabbitmq_preflight.coverage import Coverage, coverage_of
 from rabbitmq_preflight.policy import CompiledPolicy
 from rabbitmq_preflight.rule import Fail, Pass, Result, RuleFunc, Skip, Unknown
-from rabbitmq_preflight.rules._management import cluster_version, management_problem, policy_source
+from rabbitmq_preflight.rules._management import cluster_version, judged_version, management_problem, policy_source
 from rabbitmq_preflight.versioning import at_least
 
 if TYPE_CHECKING:
@@ -31,7 +31,8 @@ def ha_coverage(facts: Facts) -> Coverage | Unknown:
     """The coverage of the facts' policy source (a definitions file first, else the live API), or why
     there is none. Computed once per source: every HA rule of a run shares it."""
     source = policy_source(facts)
-    found = management_problem(facts) if source is None else coverage_of(source)
+    # the release judged (the cluster's, the export's, else expect.rabbitmq) decides what applies to what
+    found = management_problem(facts) if source is None else coverage_of(source, judged_version(facts)[0])
     return Unknown(None, found) if isinstance(found, str) else found
 
 

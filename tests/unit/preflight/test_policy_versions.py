@@ -147,3 +147,15 @@ def test_the_committed_table_is_what_the_script_derives_from_rabbitmq_source() -
     committed = (ROOT / "preflight" / "policy_versions_data.py").read_text()
     # the committed file may stop at an older tag than the checkout knows; every committed row must match
     assert committed.split("ROWS")[1].rstrip("]\n") in out.split("ROWS")[1]
+
+
+def test_expect_rabbitmq_chooses_applicability_for_an_export_without_a_version(tmp_path: Path) -> None:
+    """ha-mode with max-in-memory-length: mirrored up to 3.12.6, not applied to classic queues from 3.12.7."""
+    from rabbitmq_preflight.inventory import ExpectSection
+    pol = [{"vhost": "/", "name": "ha-capped", "pattern": ".*", "apply-to": "queues", "priority": 0,
+            "definition": {"ha-mode": "all", "max-in-memory-length": 10}}]
+    f = with_definitions(None, _defs(tmp_path, None, policies=pol, queues=QUEUES))
+    assert judge(f, "HA001").findings == []  # no release given: the 3.10 row, where it applies
+    f.inventory.expect = ExpectSection(rabbitmq="3.12.7")
+    [finding] = judge(f, "HA001").findings
+    assert finding.evidence["unmirrored"] == 1
