@@ -75,8 +75,9 @@ class CompiledPolicy:
 
     @property
     def mirrors(self) -> bool:
-        """Carries classic mirroring (every valid mirroring policy has `ha-mode`)."""
-        return "ha-mode" in self.policy.definition
+        """Carries classic mirroring (every valid mirroring policy has `ha-mode`); a policy the release
+        refuses to import (`refused`) carries nothing: it will not exist."""
+        return "ha-mode" in self.policy.definition and not self.refused
 
     def fits(self, kind: str) -> bool:
         """`apply-to` admits a queue of this type, and the definition is applicable to it (per release)."""

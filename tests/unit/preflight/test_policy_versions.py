@@ -159,3 +159,11 @@ def test_expect_rabbitmq_chooses_applicability_for_an_export_without_a_version(t
     f.inventory.expect = ExpectSection(rabbitmq="3.12.7")
     [finding] = judge(f, "HA001").findings
     assert finding.evidence["unmirrored"] == 1
+
+
+def test_a_refused_mirroring_policy_gets_no_fix_that_keeps_it_refused(tmp_path: Path) -> None:
+    """ha-mode all + ha-params is refused by 3.10.8: HA014 says so; HA004-HA008 do not judge (or 'fix') it."""
+    pol = [{"vhost": "/", "name": "ha", "pattern": ".*", "apply-to": "queues", "priority": 0,
+            "definition": {"ha-mode": "all", "ha-params": 2}}]
+    f = with_definitions(None, _defs(tmp_path, "3.10.8", policies=pol, queues=QUEUES))
+    assert sorted({x.rule for x in judge(f, "HA004", "HA006", "HA007", "HA008", "HA014").findings}) == ["HA014"]
