@@ -1,8 +1,9 @@
 """Family `config`: files the node will refuse at boot — unparseable lines, unknown or removed keys,
-keys of plugins that are not enabled, values of the wrong type.
+values of the wrong type — and keys of plugins that are not enabled, which boot but do nothing.
 
-Cuttlefish translates rabbitmq.conf with the schemas of the applications that are enabled; a line
-it cannot parse, a key no enabled schema maps, or a value its datatype rejects stops the boot
+Cuttlefish translates rabbitmq.conf with the schemas of every application in the plugins directory
+(rabbit_prelaunch_conf lists the directory; enabled or not — the lab test proves it on 3.10.8); a
+line it cannot parse, a key no schema maps, or a value its datatype rejects stops the boot
 ("Conf file attempted to set unknown variable", "Error generating configuration"). The key tables
 come from RabbitMQ's own schema files per release series (preflight/configfiles/data, regenerated
 by scripts/gen_config_schema.py).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from functools import cache
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.configfiles import erlang
@@ -58,9 +60,16 @@ def config_unparseable(facts: Facts) -> Iterator[Result]:
                        severity="warning" if p.template else None, evidence={"kind": doc.kind})
 
 
+@cache
 def _suggest(key: str, series: str) -> str | None:
-    close = difflib.get_close_matches(key, known_keys(series), n=1, cutoff=0.8)
-    return close[0] if close else None
+    """The known key `key` most resembles: first among keys of the same section, then among all."""
+    keys = known_keys(series)
+    section = key.split(".", 1)[0]
+    for candidates in ([k for k in keys if k.split(".", 1)[0] == section], keys):
+        close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.8)
+        if close:
+            return close[0]
+    return None
 
 
 @rule(
@@ -114,14 +123,14 @@ def config_unknown_key(facts: Facts) -> Iterator[Result]:
 
 
 @rule(
-    id="CONF003", slug="config-plugin-key-disabled", family="config", severity="error",
-    title="rabbitmq.conf sets a key of a plugin that is not enabled",
+    id="CONF003", slug="config-plugin-key-disabled", family="config", severity="warning",
+    title="rabbitmq.conf sets a key of a plugin that is not enabled: it has no effect",
     rationale="""
-        A plugin's keys are known only when the plugin is enabled (its schema is loaded with it):
-        `management.tcp.port` without rabbitmq_management in enabled_plugins stops the boot exactly like
-        a misspelt key. The enabled plugins come from the enabled_plugins file linted with the config
-        (same directory, mounted by the same service, or the same manifest), or the official image's
-        defaults.
+        RabbitMQ loads the schemas of every plugin installed, enabled or not, so `stomp.listeners.tcp.1`
+        without rabbitmq_stomp in enabled_plugins does not stop the boot — and nothing reads it: the
+        listener, port or limit the line asks for never exists. The enabled plugins come from the
+        enabled_plugins file linted with the config (same directory, mounted by the same service, or
+        the same manifest), or the official image's defaults.
     """,
     remediation="Enable the plugin (add it to enabled_plugins) or remove the line.",
 )
@@ -141,7 +150,7 @@ def config_plugin_key_disabled(facts: Facts) -> Iterator[Result]:
             continue
         yield Fail(node.label,
                    f"{s.file}:{s.line}: `{s.key}` belongs to {info.app}, which is not enabled "
-                   f"(enabled: {', '.join(sorted(node.plugins)) or 'none'}): the node refuses to boot",
+                   f"(enabled: {', '.join(sorted(node.plugins)) or 'none'}): the setting has no effect",
                    subject=f"{s.file}:{s.key}", file=s.file, line=s.line,
                    remediation=f"add {info.app} to enabled_plugins, or delete line {s.line} of {s.file}",
                    evidence={"key": s.key, "plugin": info.app, "enabled": sorted(node.plugins)})

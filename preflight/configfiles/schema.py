@@ -87,9 +87,10 @@ def plugin_closure(plugins: set[str], series: str) -> set[str]:
     return out
 
 
-def known_keys(series: str) -> list[str]:
+@cache
+def known_keys(series: str) -> tuple[str, ...]:
     exact, patterns = _index(series)
-    return list(exact) + [info.pattern for group in patterns.values() for _, info in group]
+    return (*exact, *(info.pattern for group in patterns.values() for _, info in group))
 
 
 def series_of(version: str | None) -> str | None:

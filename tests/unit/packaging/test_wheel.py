@@ -42,6 +42,7 @@ def test_the_wheel_installs_one_top_level_package_of_our_own_name(wheel: Path) -
     assert "rabbitmq_preflight/rules/cookies.py" in names
     assert "rabbitmq_preflight/service/daemon.py" in names
     assert "rabbitmq_preflight/render/templates/report.html.j2" in names  # the HTML report's template
+    assert "rabbitmq_preflight/configfiles/data/schema_keys.json" in names  # lint's key tables
 
 
 def test_the_installed_tool_runs_next_to_pypis_rules_package(fresh_env: Path) -> None:

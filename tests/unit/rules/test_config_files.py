@@ -48,9 +48,11 @@ def test_image_tag_sets_the_target_of_a_mounted_conf(tmp_path: Path) -> None:
     assert "image tag 4.1.2-management" in f.message
 
 
-def test_plugin_key_without_the_plugin_enabled_fails_boot(tmp_path: Path) -> None:
+def test_plugin_key_without_the_plugin_enabled_is_a_warning_that_it_does_nothing(tmp_path: Path) -> None:
     files = {"etc/rabbitmq.conf": "management.tcp.port = 15672\n", "etc/enabled_plugins": "[rabbitmq_shovel]."}
     (f,) = fails(tmp_path, "CONF003", files)
+    assert "has no effect" in f.message
+    assert fails(tmp_path / "b", "CONF002", files) == []  # the key is known: the node boots
     assert f.evidence["plugin"] == "rabbitmq_management"
     assert (f.remediation or "").startswith("add rabbitmq_management to enabled_plugins")
 
