@@ -2,7 +2,8 @@
 
 Every node is an unused loopback address (127.x.y.z), so every port refuses at once: what is measured
 is the tool's own cost — tasks, sockets, threads, rules, rendering — and whether the deadline holds.
-Prints wall time, peak RSS and how the ports were reported (all should be `refused`: a local limit
+Prints wall time (and the part of it outside collection: start-up, rules, report, rendering), CPU
+time, peak RSS and how the ports were reported (all should be `refused`: a local limit
 such as EMFILE is not a firewall, and must never read as `timeout`). Asserts nothing.
 
     .venv/bin/python bench/scale.py [--nodes 1000 10000] [--deadline 5] [--unresolvable 0]
@@ -60,7 +61,8 @@ def run(nodes: int, deadline: float, unresolvable: int) -> None:
             capture_output=True, text=True, cwd=ROOT, env={**os.environ, "NO_COLOR": "1"}, check=False,
         )
         wall = time.perf_counter() - t0
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rss, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
         statuses: collections.Counter[str] = collections.Counter()
         collect_ms, reached = None, None
         if saved.exists():
@@ -68,9 +70,14 @@ def run(nodes: int, deadline: float, unresolvable: int) -> None:
             _port_statuses(doc, statuses)
             origin = doc["views"][0]["origin"]
             collect_ms, reached = origin.get("duration_ms"), origin.get("deadline_reached")
+        after = wall - collect_ms / 1000 if collect_ms is not None else None
         print(f"{nodes:>6} nodes + {unresolvable} unresolvable, --deadline {deadline:g}: exit {proc.returncode}, "
-              f"wall {wall:.2f} s (collect {collect_ms} ms, deadline reached: {reached}), "
-              f"peak RSS {rss / 1024:.0f} MiB")
+              f"wall {wall:.2f} s (collect {collect_ms} ms, deadline reached: {reached}; start-up and "
+              f"everything after collection {after:.2f} s), CPU {cpu:.2f} s, peak RSS {rss / 1024:.0f} MiB"
+              if after is not None else f"{nodes:>6} nodes: exit {proc.returncode}, wall {wall:.2f} s, "
+              f"CPU {cpu:.2f} s, peak RSS {rss / 1024:.0f} MiB")
+        print(f"   load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+              "(wall times stretch with it; CPU time does not)")
         if proc.returncode not in (0, 1):
             print("   stderr:", proc.stderr.strip()[:500])
         print("   ports: " + ", ".join(f"{k} {n}" for k, n in sorted(statuses.items())))

@@ -154,17 +154,15 @@ class Report(_Model):
         rules_ms: float,
         origins: list[str],
     ) -> Report:
-        summary = Summary()
+        # Counted in plain dicts, then one model each: a pydantic setattr per finding and check was 1.5 s
+        # of a 10,000-node run (180,000 of them).
+        counts: dict[str, int] = dict.fromkeys(("critical", "error", "warning", "info", "waived", "baseline"), 0)
         for f in findings:
-            if f.waived:
-                summary.waived += 1
-            elif f.baseline:
-                summary.baseline += 1
-            else:
-                setattr(summary, f.severity, getattr(summary, f.severity) + 1)
+            counts["waived" if f.waived else "baseline" if f.baseline else f.severity] += 1
+        statuses: dict[str, int] = dict.fromkeys(("pass_", "fail", "unknown", "skipped"), 0)
         for c in checks:
-            attr = "pass_" if c.status == "pass" else c.status
-            setattr(summary.checks, attr, getattr(summary.checks, attr) + 1)
+            statuses["pass_" if c.status == "pass" else c.status] += 1
+        summary = Summary(**counts, checks=CheckCounts(**statuses))
         return cls(
             started_at=started_at,
             duration_ms=round(collect_ms + rules_ms, 1),
