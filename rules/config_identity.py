@@ -25,18 +25,32 @@ def _nodename(env_value: str | None) -> str | None:
 
 @rule(
     id="CONF020", slug="config-hostname-not-pinned", family="config", severity="error",
-    title="A compose service's node name depends on a host name compose does not pin",
+    title="A node's name depends on a host name the deployment does not pin",
     rationale="""
         Without `hostname:` a container's host name is its random id, so the node is
         `rabbit@3f2a9c…`, a new name on every re-creation: the data directory named after the old node
-        is ignored (queues and users gone) and peers remember a member that never returns.
+        is ignored (queues and users gone) and peers remember a member that never returns. On
+        Kubernetes only a StatefulSet with a governing `serviceName` gives pods stable names; a
+        Deployment's pods get new random names on every restart.
     """,
-    remediation="add `hostname: <service>` (and keep RABBITMQ_NODENAME, if set, on that host name)",
+    remediation="compose: add `hostname: <service>`; Kubernetes: a StatefulSet with `serviceName` (or the operator)",
 )
 def config_hostname_not_pinned(facts: Facts) -> Iterator[Result]:
     found = False
     for node in node_configs(facts):
         w = node.workload
+        if w is not None and w.kind in {"Deployment", "StatefulSet"}:
+            found = True
+            if w.stable_identity:
+                yield Pass(node.label, subject=f"{w.file}:{w.name}")
+            else:
+                why = "a Deployment's pods" if w.kind == "Deployment" else "a StatefulSet without serviceName:"
+                yield Fail(node.label, f"{w.file}:{w.line}: {w.kind} {w.name}: {why} get no stable network "
+                           "identity, so the node name changes with the pod", subject=f"{w.file}:{w.name}",
+                           file=w.file, line=w.line,
+                           remediation=f"run {w.name} as a StatefulSet with `serviceName:` (a headless Service) and "
+                                       "RABBITMQ_NODENAME=rabbit@$(MY_POD_NAME).<service>, or use the cluster operator")
+            continue
         if w is None or w.kind != "compose":
             continue
         found = True
@@ -48,7 +62,7 @@ def config_hostname_not_pinned(facts: Facts) -> Iterator[Result]:
                    "with every new container", subject=f"{w.file}:{w.name}", file=w.file, line=w.line,
                    remediation=f"under service {w.name} (line {w.line}) add `hostname: {w.name}`")
     if not found:
-        yield Skip(None, "no compose service running a RabbitMQ image")
+        yield Skip(None, NO_WORKLOADS)
 
 
 @rule(

@@ -64,6 +64,8 @@ EXPECTED: list[tuple[str, str, str]] = [
     ("compose/jordelmir__gasolinera-deploy__infrastructure_kubernetes_messaging_rabbitmq.yml", "CONF021",
      "RABBITMQ_NODENAME: rabbit@$(hostname -f): Kubernetes does not run shell"),
     ("compose/pseudojo__docker-rabbitmq-cluster__docker-compose.yml", "CONF020", "services without hostname:"),
+    ("compose/guhuajun__rabbitmq-ha-demo__k8s_rabbitmq.yaml", "CONF020",
+     "rabbitmq1 is a Deployment: every new pod has a new name, and so does the node"),
     ("compose/pedroarmando__rabbitmq-cluster__docker-compose.yml", "CONF020",
      "the rabbitmq-node service has no hostname: (only a comment mentions one)"),
     ("compose/danncastro__iac_rabbitmq_cluster_swarm__roles_docker_files_docker-compose.yml", "CONF023",

@@ -98,3 +98,27 @@ def test_no_persistent_volume_for_compose_but_not_for_a_claim_template(tmp_path:
                     - {name: data, mountPath: /var/lib/rabbitmq}
         """}
     assert [f.node for f in fails(tmp_path, "CONF024", files)] == ["a"]
+
+
+def test_kubernetes_deployment_has_no_stable_node_name_but_a_statefulset_with_service_does(tmp_path: Path) -> None:
+    files = {"k8s.yaml": """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: rabbit-deploy}
+        spec:
+          replicas: 3
+          template:
+            spec:
+              containers: [{name: rabbit, image: "rabbitmq:3.13.7"}]
+        ---
+        apiVersion: apps/v1
+        kind: StatefulSet
+        metadata: {name: rabbit-sts}
+        spec:
+          serviceName: rabbit
+          template:
+            spec:
+              containers: [{name: rabbit, image: "rabbitmq:3.13.7"}]
+        """}
+    (f,) = fails(tmp_path, "CONF020", files)
+    assert (f.node, f.line) == ("rabbit-deploy", 1)
