@@ -109,3 +109,13 @@ def test_volume_specs_compose_refuses(tmp_path: Path) -> None:
               - ./z:/z:readonly
         """}
     assert [f.line for f in fails(tmp_path, "CONF051", files)] == [5, 6, 7, 8]
+
+
+def test_different_cookies_across_services_are_named_without_the_values(tmp_path: Path) -> None:
+    files = {"docker-compose.yml": """
+        services:
+          a: {image: "rabbitmq:3.13.7", hostname: a, environment: {RABBITMQ_ERLANG_COOKIE: Q7vX2mLp9RtZ4wKc8NbY}}
+          b: {image: "rabbitmq:3.13.7", hostname: b, environment: {RABBITMQ_ERLANG_COOKIE: Z9vX2mLp9RtZ4wKc8NbY}}
+        """}
+    (f,) = fails(tmp_path, "CONF041", files)
+    assert "Erlang cookie differs" in f.message and "Q7vX" not in f.message
