@@ -39,6 +39,11 @@ class NodeConfig:
     series_from: str = ""
 
     @property
+    def table_series(self) -> str:
+        """The key table to judge with: the target series, or the newest when it has none or an older one."""
+        return self.series if self.series in all_series() else all_series()[-1]
+
+    @property
     def config_unknown(self) -> str | None:
         """Why this node's config cannot be judged as a whole (it mounts config that was not linted)."""
         if self.workload is not None and self.workload.unread_configs:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from rabbitmq_preflight.configfiles.schema import BACKEND_PLUGINS, all_series, plugin_closure, series_of
+from rabbitmq_preflight.configfiles.schema import BACKEND_PLUGINS, plugin_closure, series_of
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, rule
 from rabbitmq_preflight.rules._config import (
     NodeConfig,
@@ -66,7 +66,7 @@ def config_peer_discovery_backend(facts: Facts) -> Iterator[Result]:
                        remediation=f"line {s.line}: `{BACKEND_KEY} = classic_config` (or dns, aws, k8s, consul, etcd)")
             continue
         plugin = BACKEND_PLUGINS[backend]
-        series = node.series if node.series in all_series() else all_series()[-1]
+        series = node.table_series
         if plugin and node.plugins is not None and plugin not in plugin_closure(node.plugins, series):
             yield Fail(node.label, f"{s.file}:{s.line}: backend {backend} needs {plugin}, which is not enabled",
                        subject=f"{s.file}:{BACKEND_KEY}", file=s.file, line=s.line,

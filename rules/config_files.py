@@ -106,7 +106,7 @@ def config_unknown_key(facts: Facts) -> Iterator[Result]:
                        f"{node.series_from}: RabbitMQ {target} refuses to boot")
             fix = f"delete line {s.line} of {s.file} (`{s.key}` exists in {', '.join(accepting)} only)"
         else:
-            target = node.series if node.series in all_series() else all_series()[-1]
+            target = node.table_series
             scope = f"RabbitMQ {node.series}" if node.series in all_series() else \
                 f"any RabbitMQ {all_series()[0]}–{all_series()[-1]}"
             message = f"{s.file}:{s.line}: `{s.key}` is not a key {scope} knows: the node refuses to boot"
@@ -140,7 +140,7 @@ def config_plugin_key_disabled(facts: Facts) -> Iterator[Result]:
             yield Skip(node.label, "which plugins are enabled is not known (lint enabled_plugins with the config)",
                        subject=f"{s.file}:{s.key}")
             continue
-        series = node.series if node.series in all_series() else all_series()[-1]
+        series = node.table_series
         info = lookup(s.key, series)
         if info is None or info.app == "rabbit":
             continue
@@ -211,7 +211,7 @@ def config_bad_value(facts: Facts) -> Iterator[Result]:
     for s, node in unique_settings(facts):
         if s.templated:
             continue
-        series = node.series if node.series in all_series() else all_series()[-1]
+        series = node.table_series
         info = lookup(s.key, series)
         if info is None:
             continue
