@@ -9,6 +9,7 @@ LAB_INV := $(or $(PREFLIGHT_LAB_BASE),/tmp/preflight-lab)/inventory.toml
 
 demo: venv compile deps lab          ## set up everything, start the 3-node lab cluster, check it
 	$(BIN)/preflight check --inventory $(LAB_INV)
+	$(BIN)/preflight check --inventory $(LAB_INV) --ssh --select hostname,port,cookie,REMOTE
 
 test: venv compile deps lab lint typecheck   ## set up everything, then ruff, mypy --strict and pytest (unit + lab)
 	$(BIN)/pytest -q

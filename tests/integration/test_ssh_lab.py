@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -51,8 +52,13 @@ def healed(lab: Lab) -> Iterator[None]:
         lab.sh("heal")
 
 
-def test_healthy_lab_every_host_collected_and_every_pair_open(lab: Lab, inventory: Path) -> None:
-    report = check(inventory, "--fail-on", "error")
+def test_healthy_lab_every_host_collected_and_every_pair_open(lab: Lab, inventory: Path, tmp_path: Path) -> None:
+    facts = tmp_path / "facts.json"
+    report = check(inventory, "--fail-on", "error", "--save-facts", str(facts))
+    cookie = (lab.base / "cookie").read_text().strip()
+    assert cookie not in json.dumps(report) and cookie not in facts.read_text()  # fingerprints only
+    assert len({v["cookie"]["sources"][0]["value"]["fingerprint"]
+                for v in json.loads(facts.read_text())["views"] if v.get("ssh")}) == 1
     assert statuses(report, "REMOTE001") == {f"rabbit@rabbit{i}": "pass" for i in (1, 2, 3)}
     rows = {row["source"]: row for row in report["reachability"]}
     assert set(rows) >= {"rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"}
