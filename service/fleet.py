@@ -143,6 +143,7 @@ class FleetDaemon:
         self.notifier.ready(f"{len(self.members)} clusters scheduled")
         self.notifier.watchdog()
         reason = self._loop(waker)
+        _exit_anyway_after(self.opts.stop_timeout + STOP_GRACE, reason)  # the backstop, for the process only
         return self.stop(scheduler, reason)
 
     def _on_skipped(self, event: JobEvent) -> None:
@@ -193,8 +194,8 @@ class FleetDaemon:
             member.reload()
 
     def stop(self, scheduler: BackgroundScheduler, reason: str) -> int:
-        """Every cluster's current run gets the same --stop-timeout; each cluster writes its `audit.stop`."""
-        _exit_anyway_after(self.opts.stop_timeout + STOP_GRACE, reason)
+        """Every cluster's current run gets the same --stop-timeout; each cluster writes its `audit.stop`.
+        (`serve` arms the process's exit backstop first; stopping alone, as tests do, arms none.)"""
         self.notifier.stopping(f"stopping ({reason})")
         for member in self.members.values():
             member.stop_starting_runs()
