@@ -131,7 +131,9 @@ class FleetDaemon:
             member.adopt_scheduler(scheduler)
         for name in names:
             member = self.members[name]
-            member.audit.record("audit.start", **member.start_record(), fleet=names)
+            fields = member.start_record()
+            fields["listen"] = self.health.address if self.health is not None else None  # the fleet's endpoint
+            member.audit.record("audit.start", **fields, fleet=names)
             for stage, reason in (startup_problems or {}).get(name, []):
                 member.error(stage, reason)
         self._scheduler = scheduler

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,47 @@ def test_the_command_line_refuses_a_fleet_with_a_broken_inventory(tmp_path: Path
     (tmp_path / "bad.toml").write_text("[cluster\n")
     result = run_preflight("daemon", "-i", str(tmp_path), "--state-dir", str(tmp_path / "state"))
     assert result.returncode == 2 and "bad.toml" in result.stderr
+
+
+def test_the_fleet_as_a_process_logs_documented_records_per_cluster_reloads_and_stops(tmp_path: Path) -> None:
+    import signal as signals
+    import socket
+
+    from tests.daemon_support import assert_documented, start_daemon
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        refused = int(s.getsockname()[1])
+    fleet_dir = tmp_path / "clusters"
+    fleet_dir.mkdir()
+    for name in ("east", "west"):
+        (fleet_dir / f"{name}.toml").write_text(
+            f'[cluster]\nname = "{name}"\nprobe_timeout = 0.5\ndeadline = 2.0\n\n[[nodes]]\n'
+            f'name = "rabbit@localhost"\naddress = "127.0.0.1"\namqp_port = {refused}\nepmd_port = {refused}\n')
+    d = start_daemon(tmp_path, "-i", str(fleet_dir), "--interval", "1s", "--state-dir", str(tmp_path / "state"),
+                     "--listen", "127.0.0.1:0")
+    try:
+        base = d.listen_url()
+        def of(event: str, name: str) -> Callable[[dict[str, Any]], bool]:
+            return lambda r: r["event"] == event and r["cluster"] == name
+
+        for event in ("audit.run", "audit.reload"):
+            for name in ("east", "west"):
+                d.wait_for(f"{event} of {name}", of(event, name), since=0)
+            if event == "audit.run":
+                d.signal(signals.SIGHUP)
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(http_get(base + "/metrics")[2])
+                   for s in family.samples}
+        assert samples[("preflight_runs_total", (("cluster", "east"),))] >= 1
+        assert samples[("preflight_runs_total", (("cluster", "west"),))] >= 1
+        d.signal(signals.SIGTERM)
+        assert d.wait_exit(timeout=30) == 0
+    finally:
+        d.stop()
+    recs = d.records()
+    for rec in recs:
+        assert_documented(rec)
+        assert rec["cluster"] in ("east", "west"), rec
+    assert sorted(r["cluster"] for r in recs if r["event"] == "audit.stop") == ["east", "west"]
+    assert recs[-1]["event"] == "audit.stop"
