@@ -94,6 +94,8 @@ def _target(facts: Facts, image: str | None) -> tuple[str | None, str]:
         series = series_of(tag)
         if series:
             return series, f"image tag {tag}"
+    if config is not None and config.live:
+        return config.live, config.live_from or "the live cluster"
     return None, "no target version (give --rabbitmq X.Y)"
 
 

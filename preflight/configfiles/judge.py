@@ -17,7 +17,27 @@ from rabbitmq_preflight.errors import UsageError
 from rabbitmq_preflight.facts import Facts, InventorySummary, Origin, View
 
 
+def live_series(facts: Facts | None) -> tuple[str, str] | None:
+    """The series every probed node runs (from its AMQP greeting), and how to say where it came from;
+    None when no node answered or they run different series (then no single table fits)."""
+    if facts is None:
+        return None
+    seen: dict[str, str] = {}
+    for node in facts.node_names:
+        for _origin, nf in facts.observations(node):
+            if nf.amqp is not None and nf.amqp.ok and nf.amqp.value and nf.amqp.value.version:
+                seen[node] = nf.amqp.value.version
+                break
+    series = {series_of(v) for v in seen.values()}
+    if len(series) != 1 or None in series:
+        return None
+    (one,) = series
+    assert one is not None
+    return one, "the live cluster (" + ", ".join(f"{n} {v}" for n, v in sorted(seen.items())) + ")"
+
+
 def with_config(facts: Facts | None, paths: tuple[Path, ...], target: str | None, target_from: str | None) -> Facts:
+    live = live_series(facts)
     if target is not None:
         series = series_of(target)
         if series is None:
@@ -38,5 +58,6 @@ def with_config(facts: Facts | None, paths: tuple[Path, ...], target: str | None
         except DefinitionsError as exc:
             doc.problems.append(ParseProblem(file=doc.file, line=None, message=exc.lines[0].removeprefix(
                 f"{doc.file}: ")))
-    config = ConfigFacts(documents=documents, target=target, target_from=target_from)
+    config = ConfigFacts(documents=documents, target=target, target_from=target_from,
+                         live=live[0] if live else None, live_from=live[1] if live else None)
     return facts.model_copy(update={"config": config})

@@ -107,3 +107,5 @@ class ConfigFacts(_Model):
     documents: list[ConfigDocument] = Field(default_factory=list)
     target: str | None = None  # "X.Y" from --rabbitmq or the inventory; image tags are per workload
     target_from: str | None = None  # "--rabbitmq", "inventory expect.rabbitmq"
+    live: str | None = None  # the series the probed cluster runs (`check --config`): after image tags
+    live_from: str | None = None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rabbitmq_preflight.rule import Pass, Skip
+from rabbitmq_preflight.rule import Fail, Pass, Skip
 from tests.config_files import fails, results
 
 
@@ -77,3 +77,15 @@ def test_enum_value_outside_the_schema_is_a_bad_value(tmp_path: Path) -> None:
 def test_integer_key_with_words_is_a_bad_value_and_a_number_is_not(tmp_path: Path) -> None:
     assert len(fails(tmp_path, "CONF004", {"rabbitmq.conf": "heartbeat = five\n"})) == 1
     assert fails(tmp_path / "ok", "CONF004", {"rabbitmq.conf": "heartbeat = 60\n"}) == []
+
+
+def test_live_cluster_series_judges_a_file_without_image_tag_or_flag(tmp_path: Path) -> None:
+    from rabbitmq_preflight.configfiles.judge import with_config
+    from rabbitmq_preflight.rules import rule_by_id
+    from tests.config_files import write
+    from tests.factories import facts, node
+
+    paths = write(tmp_path, {"rabbitmq.conf": "cluster_formation.randomized_startup_delay_range.min = 0\n"})
+    judged = with_config(facts(node("rabbit@a", "4.1.2")), tuple(paths), None, None)
+    (f,) = [r for r in rule_by_id("CONF002")(judged) if isinstance(r, Fail)]
+    assert "the live cluster (rabbit@a 4.1.2)" in f.message

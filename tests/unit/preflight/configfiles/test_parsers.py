@@ -98,3 +98,16 @@ def test_kubernetes_configmap_lines_point_into_the_manifest(tmp_path: Path) -> N
     assert doc.kind == "kubernetes"
     assert [(s.key, s.line) for s in doc.settings] == [
         ("cluster_formation.peer_discovery_backend", 7), ("clustr_partition_handling", 8)]
+
+
+def test_check_config_takes_the_target_series_from_the_live_cluster(tmp_path: Path) -> None:
+    from rabbitmq_preflight.configfiles.judge import with_config
+    from tests.factories import facts, node
+
+    paths = write(tmp_path, {"rabbitmq.conf": "heartbeat = 30\n"})
+    judged = with_config(facts(node("rabbit@a", "4.0.5"), node("rabbit@b", "4.0.9")), tuple(paths), None, None)
+    assert judged.config is not None
+    live = (judged.config.live, judged.config.live_from)
+    assert live == ("4.0", "the live cluster (rabbit@a 4.0.5, rabbit@b 4.0.9)")
+    mixed = with_config(facts(node("rabbit@a", "3.13.7"), node("rabbit@b", "4.0.9")), tuple(paths), None, None)
+    assert mixed.config is not None and mixed.config.live is None
