@@ -263,4 +263,4 @@ def _with_config(facts: Facts | None, source: ConfigFiles, inventory: Inventory 
     target, target_from = source.target, source.target_from
     if target is None and inventory is not None and inventory.expect.rabbitmq:
         target, target_from = inventory.expect.rabbitmq, "inventory expect.rabbitmq"
-    return with_config(facts, source.paths, target, target_from)
+    return with_config(facts, source.paths, target, target_from, inventory)

@@ -86,12 +86,14 @@ def _classic_nodes(node: NodeConfig) -> list[tuple[str, str, int]]:
     title="classic_config node lists are malformed or disagree between nodes",
     rationale="""
         classic_config lists the nodes to contact at first boot. A name without `prefix@host` is never
-        reached; nodes whose lists differ may each find a different seed and form separate clusters.
+        reached; nodes whose lists differ may each find a different seed and form separate clusters; a
+        name the inventory (--inventory) does not list is a node nobody checks, or a typo.
     """,
     remediation="list the same `rabbit@host` names, one per line, in every node's rabbitmq.conf",
 )
 def config_classic_config_nodes(facts: Facts) -> Iterator[Result]:
     found = False
+    inventory = set(facts.node_names)
     for nodes in clusters(facts):
         lists: dict[str, set[str]] = {}
         for node in nodes:
@@ -105,6 +107,10 @@ def config_classic_config_nodes(facts: Facts) -> Iterator[Result]:
                     yield Fail(node.label, f"{file}:{line}: classic_config node `{value}` is not `prefix@host`",
                                subject=f"{file}:{line}", file=file, line=line,
                                remediation=f"line {line}: `...= rabbit@{value.split('@')[-1] or 'HOST'}`")
+                elif inventory and value not in inventory:
+                    yield Fail(node.label, f"{file}:{line}: classic_config node `{value}` is not in the inventory "
+                               f"({', '.join(sorted(inventory))})", subject=f"{file}:{line}", file=file, line=line,
+                               remediation="list the inventory's node names, or add the node to the inventory")
         if len({frozenset(v) for v in lists.values()}) > 1:
             first = next(n for n in nodes if n.label in lists)
             yield Fail(None, f"{first.file}: classic_config lists differ between "

@@ -15,6 +15,7 @@ from rabbitmq_preflight.configfiles.model import ConfigFacts, ParseProblem
 from rabbitmq_preflight.configfiles.schema import series_of
 from rabbitmq_preflight.errors import UsageError
 from rabbitmq_preflight.facts import Facts, InventorySummary, Origin, View
+from rabbitmq_preflight.inventory import Inventory
 
 
 def live_series(facts: Facts | None) -> tuple[str, str] | None:
@@ -36,7 +37,8 @@ def live_series(facts: Facts | None) -> tuple[str, str] | None:
     return one, "the live cluster (" + ", ".join(f"{n} {v}" for n, v in sorted(seen.items())) + ")"
 
 
-def with_config(facts: Facts | None, paths: tuple[Path, ...], target: str | None, target_from: str | None) -> Facts:
+def with_config(facts: Facts | None, paths: tuple[Path, ...], target: str | None, target_from: str | None,
+                inventory: Inventory | None = None) -> Facts:
     live = live_series(facts)
     if target is not None:
         series = series_of(target)
@@ -46,7 +48,8 @@ def with_config(facts: Facts | None, paths: tuple[Path, ...], target: str | None
     documents = load_config(list(paths))
     if facts is None:
         origin = Origin(hostname=socket.gethostname(), collected_at=dt.datetime.now(dt.UTC))
-        summary = InventorySummary(cluster="config", source=", ".join(str(p) for p in paths), nodes=[])
+        summary = InventorySummary.of(inventory) if inventory is not None else \
+            InventorySummary(cluster="config", source=", ".join(str(p) for p in paths), nodes=[])
         facts = Facts(tool_version=__version__, inventory=summary, views=[View(origin=origin)])
     from rabbitmq_preflight.definitions import DefinitionsError, with_definitions
 

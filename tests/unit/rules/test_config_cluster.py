@@ -119,3 +119,18 @@ def test_different_cookies_across_services_are_named_without_the_values(tmp_path
         """}
     (f,) = fails(tmp_path, "CONF041", files)
     assert "Erlang cookie differs" in f.message and "Q7vX" not in f.message
+
+
+def test_classic_config_node_missing_from_the_inventory(tmp_path: Path) -> None:
+    from rabbitmq_preflight.configfiles.judge import with_config
+    from rabbitmq_preflight.inventory import inventory_from_names
+    from rabbitmq_preflight.rule import Fail
+    from rabbitmq_preflight.rules import rule_by_id
+    from tests.config_files import write
+
+    paths = write(tmp_path, {"rabbitmq.conf": "cluster_formation.classic_config.nodes.1 = rabbit@rabbit1\n"
+                                              "cluster_formation.classic_config.nodes.2 = rabbit@rabit2\n"})
+    inventory = inventory_from_names(["rabbit@rabbit1", "rabbit@rabbit2"])
+    judged = with_config(None, tuple(paths), None, None, inventory)
+    (f,) = [r for r in rule_by_id("CONF031")(judged) if isinstance(r, Fail)]
+    assert f.line == 2 and "rabbit@rabit2" in f.message
