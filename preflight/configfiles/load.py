@@ -17,7 +17,7 @@ from rabbitmq_preflight.configfiles.model import ConfigDocument, DocumentKind, P
 from rabbitmq_preflight.configfiles.secrets import env_setting
 from rabbitmq_preflight.configfiles.yaml_lines import YamlProblem, load_all
 from rabbitmq_preflight.errors import UsageError
-from rabbitmq_preflight.inputs import InputFileError, MiB, read_input_text
+from rabbitmq_preflight.inputs import MiB, read_input_text
 
 MAX_CONFIG_FILE = 16 * MiB
 MAX_DEFINITIONS_FILE = 256 * MiB
@@ -206,10 +206,7 @@ def load_config(paths: list[Path]) -> list[ConfigDocument]:
         key = os.path.realpath(path)
         if key in seen:
             continue
-        try:
-            doc, result = parse_file(path, kind)
-        except InputFileError:
-            raise
+        doc, result = parse_file(path, kind)  # an unreadable file is InputFileError: one line, exit 2
         seen[key] = doc
         out.append(doc)
         if result is not None and result.is_compose:
