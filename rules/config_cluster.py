@@ -28,7 +28,7 @@ BACKEND_KEY = "cluster_formation.peer_discovery_backend"
 CLASSIC_NODE = re.compile(r"cluster_formation\.classic_config\.nodes\.[^.]+")
 JOIN_WORDS = ("join_cluster", "CLUSTER_WITH", "JOIN_CLUSTER", "CLUSTERED", "RABBITMQ_CLUSTER_NODE_NAME",
               "cluster_nodes", "cluster-entrypoint", "cluster_entrypoint", "join-cluster", "join_cluster.sh")
-EOL_BEFORE = (3, 13)  # series older than 3.13 receive no releases at all any more (docs/reference.md)
+EOL_BEFORE = (3, 13)  # our cut-off, not a cited date: 3.12 and older get no more releases (v3.12.14 is 3.12's last tag)
 
 
 def _backend(value: str) -> str | None:
