@@ -32,8 +32,14 @@ def api() -> Iterator[httpx.Client]:
 
 
 def node_row(client: httpx.Client, name: str) -> dict[str, Any]:
-    rows = client.get("/api/nodes").json()
-    return next(r for r in rows if r["name"] == name)
+    """The node's /api/nodes row; {} while the API cannot answer (it waits on a peer that went silent)."""
+    try:
+        rows = client.get("/api/nodes").json()
+    except (httpx.HTTPError, ValueError):  # a timeout, or a 500 with no JSON while a peer is unreachable
+        return {}
+    if not isinstance(rows, list):
+        return {}
+    return next((r for r in rows if r["name"] == name), {})
 
 
 def wait_until(what: str, check: Callable[[], bool], deadline: float = 90.0) -> None:
@@ -54,7 +60,7 @@ def health(lab: Lab) -> list[dict[str, Any]]:
 def test_a_memory_alarm_on_one_node_is_reported_with_use_and_watermark(lab: Lab, api: httpx.Client) -> None:
     try:
         lab.sh("ctl", "rabbit2", "set_vm_memory_high_watermark", "0.0001")
-        wait_until("rabbit2's memory alarm", lambda: node_row(api, "rabbit@rabbit2")["mem_alarm"] is True)
+        wait_until("rabbit2's memory alarm", lambda: node_row(api, "rabbit@rabbit2").get("mem_alarm") is True)
         found = [f for f in health(lab) if f["rule"] == "HEALTH002"]
         assert [(f["node"], f["severity"]) for f in found] == [("rabbit@rabbit2", "error")]
         row = found[0]
@@ -63,21 +69,21 @@ def test_a_memory_alarm_on_one_node_is_reported_with_use_and_watermark(lab: Lab,
         assert row["evidence"]["mem_used"] > row["evidence"]["mem_limit"] > 0
     finally:
         lab.sh("ctl", "rabbit2", "set_vm_memory_high_watermark", "0.4")
-        wait_until("the memory alarm clearing", lambda: node_row(api, "rabbit@rabbit2")["mem_alarm"] is False)
+        wait_until("the memory alarm clearing", lambda: node_row(api, "rabbit@rabbit2").get("mem_alarm") is False)
     assert [f for f in health(lab) if f["rule"] == "HEALTH002"] == []
 
 
 def test_a_disk_alarm_is_reported_with_free_space_and_the_limit(lab: Lab, api: httpx.Client) -> None:
     try:
         lab.sh("ctl", "rabbit3", "set_disk_free_limit", "100000GB")
-        wait_until("rabbit3's disk alarm", lambda: node_row(api, "rabbit@rabbit3")["disk_free_alarm"] is True)
+        wait_until("rabbit3's disk alarm", lambda: node_row(api, "rabbit@rabbit3").get("disk_free_alarm") is True)
         found = [f for f in health(lab) if f["rule"] == "HEALTH003"]
         assert [(f["node"], f["severity"]) for f in found] == [("rabbit@rabbit3", "error")]
         assert "free, below its disk_free_limit of " in found[0]["message"]
         assert found[0]["evidence"]["disk_free_limit"] == 100_000 * 10**9
     finally:
         lab.sh("ctl", "rabbit3", "set_disk_free_limit", "50000000")
-        wait_until("the disk alarm clearing", lambda: node_row(api, "rabbit@rabbit3")["disk_free_alarm"] is False)
+        wait_until("the disk alarm clearing", lambda: node_row(api, "rabbit@rabbit3").get("disk_free_alarm") is False)
 
 
 def amqp_refused(address: str) -> bool:
@@ -130,3 +136,35 @@ def test_plan_to_4_0_gives_the_path_and_lists_the_labs_mirrored_queues(lab: Lab,
     finally:
         api.delete(f"/api/vhosts/{vhost}")
     assert run_preflight("plan", "--to", "4.0", "-i", str(lab.inventory)).returncode == 0
+
+
+def set_ticktime(lab: Lab, seconds: int) -> None:
+    for host in ("rabbit1", "rabbit2", "rabbit3"):
+        lab.sh("ctl", host, "eval", f"net_kernel:set_net_ticktime({seconds}, 1).")
+
+
+def test_a_real_partition_is_critical_and_names_both_sides(lab: Lab, api: httpx.Client) -> None:
+    """rabbit3 loses every packet from rabbit1 and rabbit2 (both directions of the distribution links break),
+    with net_ticktime 4 s so the loss shows in seconds; once packets flow again Mnesia reports the partition
+    (the lab runs the default `cluster_partition_handling = ignore`, so it stays)."""
+    chain = ["iptables", "-w"]
+    try:
+        set_ticktime(lab, 4)
+        for peer in ("198.18.0.11", "198.18.0.12"):
+            assert lab.exec("rabbit3", *chain, "-A", "PFLAB-FAULT", "-s", peer, "-j", "DROP").returncode == 0
+        wait_until("rabbit1 losing rabbit3", lambda: node_row(api, "rabbit@rabbit3").get("running") is False,
+                   deadline=60)
+        assert lab.exec("rabbit3", *chain, "-F", "PFLAB-FAULT").returncode == 0
+        wait_until("the partition reported", lambda: bool(node_row(api, "rabbit@rabbit1").get("partitions")
+                                                         or node_row(api, "rabbit@rabbit3").get("partitions")),
+                   deadline=90)
+        [found] = [f for f in health(lab) if f["rule"] == "HEALTH001"]
+        assert found["severity"] == "critical"
+        assert "network partition: the cluster is split into [rabbit@rabbit1, rabbit@rabbit2] | [rabbit@rabbit3]" \
+            in found["message"]
+        assert "on rabbit@rabbit3: rabbitmqctl -n rabbit@rabbit3 stop_app" in found["remediation"]
+    finally:
+        lab.exec("rabbit3", *chain, "-F", "PFLAB-FAULT")
+        set_ticktime(lab, 60)
+        lab.sh("heal")
+    assert [f for f in health(lab) if f["rule"] == "HEALTH001"] == []
