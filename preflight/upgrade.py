@@ -318,8 +318,8 @@ def plan_upgrade(facts: Facts, target: str) -> UpgradePlan:
                                      "(a release series was skipped?)")
             must = [f for f in step.disabled_flags if f in step.required_flags or (info and info.all_flags_required)]
             if not step.disabled_flags:
-                step.notes.append("feature flags: every stable flag is enabled"
-                                  + (f" ({dst} requires {', '.join(step.required_flags)})" if step.required_flags else ""))
+                needs = f" ({dst} requires {', '.join(step.required_flags)})" if step.required_flags else ""
+                step.notes.append(f"feature flags: every stable flag is enabled{needs}")
             else:
                 step.before.append(f"{ENABLE_ALL}   (disabled now: {', '.join(step.disabled_flags)}"
                                    + (f"; {dst} refuses to boot without {', '.join(must)}" if must else "") + ")")
