@@ -3,8 +3,9 @@
 Prints figures, asserts nothing. Needs the lab (`make lab`) and root. Holds the lab lock while it
 runs, because it injects a fault (one host's ports blackholed) to measure the cost of a silent host.
 Also prints the start-up of `preflight --version` / `preflight rules` and how many management API
-requests one check sends, per endpoint and node (counted in a separate, untimed run). Run `make
-compile` first (`make bench` does): stale bytecode under PYTHONDONTWRITEBYTECODE costs ~100 ms a run.
+requests one check sends, per endpoint and node (counted in a separate, untimed run), and the CPU
+time of each timed command beside its wall time. Byte-compiles the project first (as `make compile`):
+stale bytecode under PYTHONDONTWRITEBYTECODE costs ~100 ms a run.
 
     .venv/bin/python bench/check_vs_diagnostics.py [--runs 5]
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,10 +37,25 @@ NODES = ["rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"]
 BLACKHOLE_PORTS = ["4369", "5672", "15672", "25672"]
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of every timed child, in order
+
+
 def timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and exit code; the child's CPU time goes to CPU (on a shared, loaded machine the
+    wall time inflates with the load, the CPU time much less)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    return time.perf_counter() - t0, proc.returncode
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return wall, proc.returncode
+
+
+def cpu_of_last(n: int) -> str:
+    """Median and range of the CPU time of the last n timed runs, in ms."""
+    last = [c * 1000 for c in CPU[-n:]]
+    return f"CPU median {statistics.median(last):.0f} ms ({min(last):.0f}-{max(last):.0f})"
 
 
 def lab_inventory() -> str:
@@ -45,16 +63,16 @@ def lab_inventory() -> str:
 
 
 PREFLIGHT = [sys.executable, "-m", "rabbitmq_preflight"]
-# One check with httpx's send wrapped: prints "REQUESTS <n>" and one line per (count, node, path).
+# One check with the management client's GET wrapped: prints "REQUESTS <n>" and one line per (count, node, path).
 COUNT_REQUESTS = """
 import atexit, collections, sys
-import httpx
+from rabbitmq_preflight.collect.http import HttpPool
 asked = collections.Counter()
-send = httpx.AsyncClient.send
-async def counted(self, request, **kw):
-    asked[(request.url.host, request.url.path)] += 1
-    return await send(self, request, **kw)
-httpx.AsyncClient.send = counted
+get = HttpPool.get
+async def counted(self, target, **kw):
+    asked[(self.host, target.split("?")[0])] += 1
+    return await get(self, target, **kw)
+HttpPool.get = counted
 def show():
     print("REQUESTS", sum(asked.values()), file=sys.stderr)
     for (host, path), n in sorted(asked.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -99,6 +117,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
+    # What `make compile` does: without it, PYTHONDONTWRITEBYTECODE leaves rule modules compiled from
+    # source on every run (compileall skips the symlinked rules/ and service/ unless named).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "rabbitmq_preflight", "rabbitmq_preflight/rules",
+                    "rabbitmq_preflight/service"], cwd=ROOT, check=True)
     subprocess.run([*LAB, "up", "3"], check=True, capture_output=True)
     inventory = lab_inventory()
     LOCK.touch(exist_ok=True)
@@ -109,7 +131,7 @@ def main() -> int:
         diag_med, diag_samples = median_of(max(1, args.runs // 2), diagnostics_sweep)
         print(f"healthy 3-node lab, {args.runs} runs each (median):")
         print(f"  preflight check (whole process, all rules): {check_med * 1000:8.0f} ms  "
-              f"samples {[round(s * 1000) for s in check_samples]}")
+              f"samples {[round(s * 1000) for s in check_samples]}  {cpu_of_last(args.runs)}")
         print(f"  rabbitmq-diagnostics sweep ({len(DIAGNOSTICS)} cmds x {len(NODES)} nodes): "
               f"{diag_med * 1000:8.0f} ms  samples {[round(s * 1000) for s in diag_samples]}")
         print(f"  ratio: preflight is {diag_med / check_med:.1f}x faster")
@@ -119,7 +141,8 @@ def main() -> int:
             print(line)
         for label, argv in (("preflight --version", ["--version"]), ("preflight rules", ["rules"])):
             med, samples = startup(argv, max(args.runs, 9))
-            print(f"  {label}: {med * 1000:6.0f} ms  samples {[round(s * 1000) for s in samples]}")
+            print(f"  {label}: {med * 1000:6.0f} ms  samples {[round(s * 1000) for s in samples]}  "
+                  f"{cpu_of_last(max(args.runs, 9))}")
 
         timeout = 2.0
         for port in BLACKHOLE_PORTS:
@@ -133,7 +156,9 @@ def main() -> int:
             subprocess.run([*LAB, "heal"], check=True, capture_output=True)
         print(f"one host blackholed ({', '.join(BLACKHOLE_PORTS)} dropped on rabbit2), probe timeout {timeout:g} s:")
         print(f"  preflight check: {hole_med * 1000:8.0f} ms  samples {[round(s * 1000) for s in hole_samples]}"
-              f"  = {hole_med / timeout:.2f} x the probe timeout")
+              f"  = {hole_med / timeout:.2f} x the probe timeout  {cpu_of_last(3)}")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs "
+          "(wall times grow with it; compare CPU times across runs)")
     return 0
 
 

@@ -1,3 +1,3 @@
-from rabbitmq_preflight.cli import main
+from rabbitmq_preflight.entry import main
 
 main()

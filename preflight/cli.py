@@ -1,15 +1,15 @@
 """The `preflight` command line: the group, its commands (one module each under `commands/`), main().
 
 Start-up must stay light: the command modules import only click and the standard library at top
-level; pydantic, httpx, dnspython and apscheduler are imported inside the commands that use them (a
-test checks `sys.modules` after `--version`). Errors the user can fix print one line each and exit 2;
-anything unexpected prints one line and exits 3 — never a traceback (set PREFLIGHT_DEBUG=1 for one).
+level; pydantic, dnspython and apscheduler are imported inside the commands that use them (a test
+checks `sys.modules` after `--version`). The console script starts in `entry.py`, which answers
+`--version`, `rules` and `explain ID` without click and hands everything else to `main()` here.
+Errors the user can fix print one line each and exit 2; anything unexpected prints one line and
+exits 3 — never a traceback (set PREFLIGHT_DEBUG=1 for one).
 """
 
 from __future__ import annotations
 
-import codecs
-import io
 import sys
 
 import click
@@ -23,6 +23,7 @@ from rabbitmq_preflight.commands.lint import lint
 from rabbitmq_preflight.commands.plan import plan
 from rabbitmq_preflight.commands.rules import explain, list_rules
 from rabbitmq_preflight.contract import EXIT_USAGE
+from rabbitmq_preflight.outputs import encodable_streams
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,16 +36,8 @@ for command in (check, collect, list_rules, explain, daemon, plan, lint):
     cli.add_command(command)
 
 
-def _encodable_streams() -> None:
-    """Under a non-UTF-8 locale (LC_ALL=C without Python's UTF-8 mode) stdout is ASCII: a report's
-    '—' or a peer's non-ASCII name is printed escaped instead of ending the run (exit 3)."""
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
-            stream.reconfigure(errors="backslashreplace")
-
-
 def main() -> None:
-    _encodable_streams()
+    encodable_streams()
     try:
         cli.main(prog_name="preflight", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -48,8 +48,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import regex
-
 MATCH_BUDGET_S = 0.02  # per (pattern, name); PCRE's limit takes ~0.15 s of `re` time on the lab's machine
 NAME_LIMIT = 255  # bytes: RabbitMQ refuses longer queue names
 RISKY_NAME_LIMIT = 12  # bytes: below this, even 3^n backtracking stays far under PCRE's 10,000,000 steps
@@ -160,6 +158,8 @@ _MATCH_ALL = {"", ".*", "^", "^.*", ".*?", "^.*?"}
 
 def compile_erlang(pattern: str) -> ErlangPattern:
     """Translate and compile an Erlang policy pattern, or raise UntranslatablePattern."""
+    import regex  # here, not at the top: `preflight rules` / `explain` load this module but compile nothing
+
     source = latin1_view(pattern)
     python = _Translator(source).run()
     try:

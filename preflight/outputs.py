@@ -17,8 +17,10 @@ Standard library only: this sits on the CLI's start-up path.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
+import io
 import json
 import math
 import os
@@ -123,6 +125,14 @@ def _write_in_place(path: Path, data: bytes) -> None:
             view = view[os.write(fd, view):]
     finally:
         os.close(fd)
+
+
+def encodable_streams() -> None:
+    """Under a non-UTF-8 locale (LC_ALL=C without Python's UTF-8 mode) stdout is ASCII: a report's
+    '—' or a peer's non-ASCII name is printed escaped instead of ending the run (exit 3)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(errors="backslashreplace")
 
 
 def write_stdout(text: str) -> None:

@@ -7,8 +7,9 @@ page at most, pages fetched concurrently, only the columns the rules need) — c
 that answers; asking the others in turn after a short head start keeps one silent node from costing
 more than one timeout.
 
-Only GETs, never `/api/aliveness-test` (it declares a queue on 3.x). The password is a SecretStr,
-handed to httpx's BasicAuth and never formatted into a message. httpx is imported lazily (70 ms).
+Only GETs, never `/api/aliveness-test` (it declares a queue on 3.x), over our own small HTTP/1.1 client
+(collect/http.py: keep-alive per node, no redirects, no proxies). The password is a SecretStr, turned
+into the Basic authorization header when a node's client opens and never formatted into a message.
 Every failure is typed: Refused/TimedOut/Unreachable/Unresolvable, AuthFailed (401), Forbidden
 (403), NotFound (404: plugin missing or endpoint absent on this version), HttpError (5xx and other
 statuses), BadReply (not HTTP, not JSON, truncated, oversized, or not the expected shape).
@@ -17,6 +18,7 @@ statuses), BadReply (not HTTP, not JSON, truncated, oversized, or not the expect
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import json
 import os
@@ -26,7 +28,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
+from rabbitmq_preflight.collect.http import HttpPool
 from rabbitmq_preflight.collect.management_json import (
     parse_cluster_id,
     parse_deprecated_features,
@@ -55,21 +59,17 @@ from rabbitmq_preflight.inventory import Inventory, NodeSpec
 from rabbitmq_preflight.outcomes import (
     AuthFailed,
     BadReply,
-    Closed,
     Forbidden,
     HttpError,
     NotFound,
     ProbeFailure,
     Skipped,
     TimedOut,
-    classify_os_error,
 )
 from rabbitmq_preflight.releases import DEPRECATED_FEATURES_API
 from rabbitmq_preflight.versioning import Version, at_least
 
 if TYPE_CHECKING:
-    import httpx
-
     from rabbitmq_preflight.collect.options import CollectOptions
 
 T = TypeVar("T")
@@ -104,7 +104,7 @@ _TAG_NEEDED = {"/api/feature-flags": "administrator", "/api/global-parameters": 
 class ManagementApi:
     """One node's management API. `connected` tells a port check whether TCP got through."""
 
-    client: httpx.AsyncClient
+    client: HttpPool
     base: str
     node: str
     user: str
@@ -146,39 +146,25 @@ class ManagementApi:
         return value
 
     async def _fetch_json(self, path: str, params: dict[str, str] | None, *, slow: bool) -> Any:
-        import httpx
-
         where = f"{self.node} management API {path}"
-        timeout: Any = httpx.USE_CLIENT_DEFAULT
-        if slow and self.slow_read is not None:
-            default = self.client.timeout
-            timeout = httpx.Timeout(default.connect, read=self.slow_read, write=default.write, pool=default.pool)
-        # httpx's timeouts are per socket operation: a peer dripping one byte a second never trips
-        # them. This bounds the whole request (connect, then answer) so a drip costs one timeout.
-        budget = self.client.timeout.connect or 0.0
-        budget += (self.slow_read if slow and self.slow_read is not None else self.client.timeout.read) or 0.0
+        target = path + ("?" + urlencode(params) if params else "")
+        # The connect has its own timeout (a silent host: not connected), the answer `read` seconds from
+        # then, so a peer dripping one byte a second costs one timeout; the whole request, waiting for a
+        # free connection included, is bounded by both.
+        read = self.slow_read if slow and self.slow_read is not None else self.client.connect_timeout
+        budget = self.client.connect_timeout + read
         try:
-            async with asyncio.timeout(budget or None), self.client.stream(
-                "GET", self.base + path, params=params, timeout=timeout, headers={"accept": "application/json"}
-            ) as resp:
-                self.connected = True
-                body = await _read_bounded(resp, self.max_body, where)
-                status, ctype = resp.status_code, resp.headers.get("content-type", "")
+            async with asyncio.timeout(budget or None):
+                resp = await self.client.get(target, max_body=self.max_body, where=where, answer_timeout=read)
         except TimeoutError:  # the connect timeout is part of the budget and fires first: we are connected
             self.connected = True
-            raise TimedOut(f"{where}: connected, but the answer did not complete within {budget:g} s "
+            raise TimedOut(f"{where}: connected, but no complete answer within {budget:g} s "
                            "(a stalled or slow-dripping peer)") from None
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise _connect_failure(exc, f"{self.base} ({self.node})") from None
-        except httpx.TimeoutException:
-            self.connected = True
-            raise TimedOut(f"{where}: connected, but no complete answer in time") from None
-        except httpx.RemoteProtocolError:
-            self.connected = True
-            raise BadReply(f"{where}: the peer does not speak HTTP (wrong port, or TLS expected?)") from None
-        except httpx.HTTPError as exc:
-            self.connected = True
-            raise ProbeFailure(f"{where}: {type(exc).__name__}") from None
+        except ProbeFailure:
+            self.connected = self.connected or self.client.connected
+            raise
+        self.connected = True
+        status, ctype, body = resp.status, resp.headers.get("content-type", ""), resp.body
         if status != 200:
             raise self._status_failure(status, body, path, where)
         return decode_json(body, ctype, where)
@@ -230,45 +216,6 @@ def _error_reason(body: bytes) -> str:
     return ""
 
 
-async def _read_bounded(resp: httpx.Response, limit: int, where: str) -> bytes:
-    declared = resp.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadReply(f"{where}: announces {int(declared)} bytes, above the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise BadReply(f"{where}: answer larger than {limit} bytes; stopped reading")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _connect_failure(exc: BaseException, what: str) -> ProbeFailure:
-    import httpx
-
-    if isinstance(exc, httpx.ConnectTimeout):
-        return TimedOut(f"{what}: no answer to the TCP connect (filtered by a firewall, or the host is down)")
-    import ssl
-
-    chain: list[BaseException] = []
-    link = exc.__cause__ or exc.__context__
-    while link is not None and len(chain) < 10:
-        chain.append(link)
-        link = link.__cause__ or link.__context__
-    tls = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
-    if tls is not None:
-        return ProbeFailure(f"{what}: TLS handshake failed ({getattr(tls, 'reason', None) or tls})")
-    cause: BaseException | None = exc
-    for _ in range(10):  # anyio wraps the socket error in "All connection attempts failed"
-        if cause is None or (isinstance(cause, OSError) and cause.errno is not None):
-            break
-        cause = cause.__cause__ or cause.__context__
-    if cause is not None:
-        return classify_os_error(cause, what)
-    return Closed(f"{what}: connection failed ({type(exc).__name__})")
-
-
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -279,6 +226,15 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE"), capath=os.environ.get("SSL_CERT_DIR"))
 
 
+@functools.cache
+def _unverified_tls_context() -> ssl.SSLContext:
+    """`verify_tls = false`: encrypted, but any certificate is accepted (a lab's self-signed one)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 @asynccontextmanager
 async def open_api(spec: NodeSpec, opts: CollectOptions) -> AsyncIterator[ManagementApi]:
     """An API client for one node: basic auth, per-request timeout = the probe timeout, no proxies.
@@ -287,23 +243,23 @@ async def open_api(spec: NodeSpec, opts: CollectOptions) -> AsyncIterator[Manage
     inventory gives (`opts.listed` raises NotInInventory otherwise): never to a member a peer named,
     never to a host or port from an API answer. No redirects are followed, so no peer can send it on.
     """
-    import httpx
-
     mgmt = opts.inventory.management
     if mgmt is None or mgmt.password is None:
         raise ValueError("open_api needs [management] credentials")
     spec = opts.listed(spec)
-    verify: bool | Any = False  # plain http: no TLS, and no CA bundle to load (~20 ms per client)
+    tls = None  # plain http: no TLS, and no CA bundle to load (~20 ms per client)
     if mgmt.scheme == "https":
-        verify = _tls_context() if mgmt.verify_tls else False
-    auth = httpx.BasicAuth(mgmt.user, mgmt.password.get_secret_value())
-    async with httpx.AsyncClient(
-        auth=auth, timeout=httpx.Timeout(opts.timeout), verify=verify, trust_env=False,
-        follow_redirects=False, limits=httpx.Limits(max_connections=PAGE_CONCURRENCY + 2),
-    ) as client:
-        base = f"{mgmt.scheme}://{_url_host(spec.target)}:{spec.management_port}"
+        tls = _tls_context() if mgmt.verify_tls else _unverified_tls_context()
+    base = f"{mgmt.scheme}://{_url_host(spec.target)}:{spec.management_port}"
+    secret = base64.b64encode(f"{mgmt.user}:{mgmt.password.get_secret_value()}".encode()).decode()
+    client = HttpPool(host=spec.target, port=spec.management_port, what=f"{base} ({spec.name})",
+                      connect_timeout=opts.timeout, tls=tls, authorization=f"Basic {secret}",
+                      max_connections=PAGE_CONCURRENCY + 2)
+    try:
         yield ManagementApi(client=client, base=base, node=spec.name, user=mgmt.user, answers=opts.answers,
                             slow_read=max(opts.timeout, opts.deadline / 2))
+    finally:
+        await client.aclose()
 
 
 def _ms(t0: float) -> float:
