@@ -165,7 +165,8 @@ def test_the_deadline_keeps_the_pages_read_so_far_as_a_cut_off_table(monkeypatch
 
 
 def test_ha_rules_never_pass_over_a_cut_off_table_and_say_on_how_many_queues_they_judged() -> None:
-    from tests.ha_facts import facts, judge, management as mgmt, policy, queue, statuses
+    from tests.ha_facts import facts, judge, policy, queue, statuses
+    from tests.ha_facts import management as mgmt
 
     ha_all = policy("ha-all", ".*", {"ha-mode": "all"})
     covered = mgmt(policies=[ha_all], queues=[queue(f"orders.{i}") for i in range(10)])
