@@ -2,7 +2,7 @@
 
 One row per view (the checking host, then every node's host reached over `--ssh`), one cell per node
 and port role: what that host saw when it dialled that port. A renderer prints it; rules judge the
-same facts (PORT001-003 per source, REMOTE002 both ways). Pure: Facts in, report models out.
+same facts (PORT001-003 per source, PORT006 both ways). Pure: Facts in, report models out.
 """
 
 from __future__ import annotations

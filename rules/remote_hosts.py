@@ -1,7 +1,7 @@
 """Rules on what only each node's own host can see (`check --ssh`): the SSH sessions themselves, the
-all-pairs port matrix read both ways, the hosts' clocks, the broker's open-files limit and stale node
-directories. Families vary (cluster, port, resources, hostname); the prefix REMOTE names this module.
-Facts: `View.ssh`, `View.host`, and the `PortCheck`s of views whose origin is a node.
+hosts' clocks, the broker's open-files limit and stale node directories. Families vary (cluster,
+resources, hostname); the prefix REMOTE names this module. The all-pairs port matrix read both ways
+is PORT006, with the other port rules. Facts: `View.ssh`, `View.host`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
-from rabbitmq_preflight.rules._shell import on_host, shell_path, shell_quote, valid_ip
+from rabbitmq_preflight.rules._shell import on_host, shell_path, shell_quote
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts, View
@@ -59,67 +59,6 @@ def ssh_collection_failed(facts: Facts) -> Iterator[Result]:
             yield Unknown(session.node, subject=f"ssh {session.target}",
                           reason=f"nothing was checked on {session.node}'s host over SSH — {session.status}: "
                                  f"{session.detail}; fix: {session.fix}")
-
-
-def _status(view: View, node: str, role: str) -> str | None:
-    nf = view.nodes.get(node)
-    check = nf.ports.get(role) if nf is not None else None
-    return check.status if check is not None else None
-
-
-@rule(
-    id="REMOTE002",
-    slug="asymmetric-reachability",
-    family="port",
-    severity="error",
-    title="One node reaches a peer's cluster port, but the peer cannot reach it back",
-    rationale="""
-        Erlang distribution connects in both directions: whichever node needs the other first dials.
-        When A reaches B's epmd and distribution ports but B cannot reach A's, the cluster forms or
-        partitions depending on who speaks first — joins from one side work and from the other hang,
-        and a restart of the wrong node leaves it alone. Usually a firewall rule that allows one
-        source address and not the other (`iptables -s`, a security group listing one subnet).
-    """,
-    remediation="Open the port on the unreachable node for the peer's address, as the finding says.",
-)
-def asymmetric_reachability(facts: Facts) -> Iterator[Result]:
-    views = {v.origin.node: v for v in _host_views(facts) if v.origin.node is not None}
-    if len(views) < 2:
-        yield Skip(None, "fewer than two hosts collected over SSH: the matrix cannot be read both ways")
-        return
-    names = sorted(views)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            for role in ("epmd", "dist"):
-                ab, ba = _status(views[a], b, role), _status(views[b], a, role)
-                if ab is None or ba is None:
-                    yield Unknown(a, f"{role} between {a} and {b} was not tested both ways")
-                elif (ab == "open") == (ba == "open"):
-                    yield Pass(a, subject=f"{role} {a} <-> {b}")
-                else:
-                    src, dst, status = (b, a, ba) if ab == "open" else (a, b, ab)
-                    yield _one_way(facts, views[dst], src, dst, role, status)
-
-
-def _one_way(facts: Facts, dst_view: View, src: str, dst: str, role: str, status: str) -> Fail:
-    nf = dst_view.nodes.get(dst)
-    check = nf.ports.get(role) if nf is not None else None
-    port = check.port if check is not None else 0
-    src_spec = facts.inventory.node(src)
-    # the address dst's host sees for src: what its firewall must let in
-    res = dst_view.resolution.get(src_spec.host) if src_spec is not None else None
-    address = res.system.value[0] if res is not None and res.system.value else None
-    source = address if valid_ip(address) else "<address of " + src + ">"
-    return Fail(
-        dst, subject=f"tcp/{port} ({role}) {src} -> {dst}",
-        message=f"{dst}'s tcp/{port} ({role}) is {status} from {src}'s host, but {dst} reaches {src}'s: "
-                "the link works one way only",
-        remediation=(f"{on_host(dst)}: allow {src} in: `iptables -I INPUT -p tcp --dport {port} -s "
-                     f"{shell_quote(source)} -j ACCEPT` (or the equivalent ufw/security-group rule), "
-                     f"then run the check again"),
-        evidence={"from": src, "to": dst, "role": role, "port": port, "status": status, "reverse": "open",
-                  "source_address": address},
-    )
 
 
 @rule(

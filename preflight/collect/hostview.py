@@ -377,7 +377,7 @@ class _Parser:
                                                                                f"{self.source}: {why}")})
         elif state == "present" and len(args) > 2:
             parts = args[2].split(":", 3)
-            if len(parts) != 4 or _int(parts[0], 0, 0o7777) is None or not set(parts[0]) <= set("01234567"):
+            if len(parts) != 4 or not 1 <= len(parts[0]) <= 4 or not set(parts[0]) <= set("01234567"):
                 return False
             mode = int(parts[0], 8)
             self.reply.cookie = base.model_copy(update={

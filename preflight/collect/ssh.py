@@ -27,6 +27,7 @@ from rabbitmq_preflight.facts import Facts, InventorySummary, Origin, SshSession
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
 
 MAX_OUTPUT = 4 << 20  # bytes of collector output read from one host
+MAX_STDERR = 64 << 10
 REMOTE_COMMAND = "exec sh -s"
 
 
@@ -138,7 +139,7 @@ async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit:
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
     try:
         async with asyncio.timeout(limit):
-            out, err = await proc.communicate(script)
+            out, err = await _exchange(proc, script)
     except TimeoutError:
         _kill(proc)
         await proc.wait()
@@ -148,7 +149,7 @@ async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit:
         _kill(proc)
         raise
     after = time.time()
-    text = out[:MAX_OUTPUT].decode("utf-8", "replace")
+    text = out.decode("utf-8", "replace")
     try:
         view = parse_hostview(text, inv, target.node, before, after)
     except NoCollectorOutput:
@@ -157,6 +158,35 @@ async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit:
     view.origin.collected_at = started
     view.ssh = session("ok")
     return view
+
+
+async def _exchange(proc: asyncio.subprocess.Process, script: bytes) -> tuple[bytes, bytes]:
+    """Send the script, read at most MAX_OUTPUT of the reply (a host that streams more is cut off)."""
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+
+    async def feed(stdin: asyncio.StreamWriter) -> None:
+        try:
+            stdin.write(script)
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the far end did not read it: the reply (or its absence) says why
+        finally:
+            stdin.close()
+
+    async def bounded(stream: asyncio.StreamReader, limit: int) -> bytes:
+        data = bytearray()
+        while len(data) <= limit:
+            chunk = await stream.read(1 << 16)
+            if not chunk:
+                return bytes(data)
+            data += chunk
+        _kill(proc)  # more than we read: stop it, so that its other stream ends too
+        return bytes(data[:limit])
+
+    _, out, err = await asyncio.gather(feed(proc.stdin), bounded(proc.stdout, MAX_OUTPUT),
+                                       bounded(proc.stderr, MAX_STDERR))
+    await proc.wait()
+    return out, err
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -88,10 +88,10 @@ def test_wrong_hosts_address_on_one_host_is_reported_from_that_host(lab: Lab, in
 
 def test_dist_port_dropped_for_one_source_is_filtered_from_there_only_and_one_way(lab: Lab, inventory: Path) -> None:
     with lab.fault("drop-port", "rabbit1", "25672", "--from=rabbit2"):
-        report = check(inventory, "--select", "PORT002,REMOTE002")
+        report = check(inventory, "--select", "PORT002,PORT006")
     [filtered] = of(report, "PORT002")
     assert filtered["node"] == "rabbit@rabbit1" and filtered["subject"] == "tcp/25672 (dist) from rabbit@rabbit2"
-    [one_way] = of(report, "REMOTE002")
+    [one_way] = of(report, "PORT006")
     assert one_way["node"] == "rabbit@rabbit1" and one_way["evidence"]["from"] == "rabbit@rabbit2"
     assert "-s 198.18.0.12" in one_way["remediation"]
     row = next(r for r in report["reachability"] if r["source"] == "rabbit@rabbit3")

@@ -46,11 +46,11 @@ def test_the_report_carries_the_matrix_only_when_hosts_were_collected_over_ssh(
 
     facts = matrix_facts()
     monkeypatch.setattr(pipeline, "gather", lambda inv, sources: facts)
-    report = judge(None, [], [rule_by_id("REMOTE002")]).report
+    report = judge(None, [], [rule_by_id("PORT006")]).report
     data = json.loads(report.to_json())
     assert [row["source"] for row in data["reachability"]] == ["rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"]
     text = render("text", report, RenderContext(rules=(), color=False, fail_on="error"))
     assert "rabbit@rabbit2  oFoo" in text.replace("   ", "  ")
     plain = facts.model_copy(update={"views": [facts.views[0].model_copy(update={"ssh": None})]})
     monkeypatch.setattr(pipeline, "gather", lambda inv, sources: plain)
-    assert judge(None, [], [rule_by_id("REMOTE002")]).report.reachability == []
+    assert judge(None, [], [rule_by_id("PORT006")]).report.reachability == []

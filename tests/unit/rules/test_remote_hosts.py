@@ -21,7 +21,7 @@ def healthy() -> list[View]:
 
 def test_a_healthy_cluster_seen_from_every_host_passes_every_remote_rule() -> None:
     facts = facts_of(*healthy())
-    for rule_id in ("REMOTE001", "REMOTE002", "REMOTE003", "REMOTE004", "REMOTE005"):
+    for rule_id in ("REMOTE001", "PORT006", "REMOTE003", "REMOTE004", "REMOTE005"):
         report = judge(rule_id, facts)
         assert report.findings == [] and {c.status for c in report.checks} == {"pass"}, rule_id
 
@@ -42,7 +42,7 @@ def test_a_refused_key_is_unknown_on_that_host_with_the_fix() -> None:
 def test_a_dist_port_filtered_for_one_source_only_is_asymmetric_and_names_both_hosts() -> None:
     views = healthy()
     views[1] = view("rabbit2", reply("rabbit2", tcp={("rabbit@rabbit1", "dist"): "timeout"}))
-    [f] = judge("REMOTE002", facts_of(*views)).findings
+    [f] = judge("PORT006", facts_of(*views)).findings
     assert f.node == "rabbit@rabbit1" and f.subject == "tcp/25672 (dist) rabbit@rabbit2 -> rabbit@rabbit1"
     assert "timeout from rabbit@rabbit2's host" in f.message
     assert "-s 10.0.0.12" in (f.remediation or "") and "--dport 25672" in (f.remediation or "")
@@ -109,6 +109,6 @@ def test_a_sibling_node_directory_means_the_node_name_changed() -> None:
 def test_without_ssh_views_the_remote_rules_are_skipped() -> None:
     from tests.factories import facts, node
 
-    for rule_id in ("REMOTE001", "REMOTE002", "REMOTE003", "REMOTE004", "REMOTE005"):
+    for rule_id in ("REMOTE001", "PORT006", "REMOTE003", "REMOTE004", "REMOTE005"):
         report = judge(rule_id, facts(node("rabbit@a")))
         assert {c.status for c in report.checks} == {"skipped"}, rule_id

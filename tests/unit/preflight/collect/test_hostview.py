@@ -31,7 +31,7 @@ def run_script(cookie: Path, shell: str = "sh", data_dir: Path | None = None) ->
     inv = parse_inventory({"nodes": [{"name": "rabbit@localhost"}, {"name": "rabbit@no-such-host.invalid"}],
                            "ssh": {"cookie_file": str(cookie), "data_dir": str(data_dir or cookie.parent)}}, "t")
     before = time.time()
-    done = subprocess.run([shell, "-s"], input=build_script(inv, 1.0), capture_output=True, text=True,
+    done = subprocess.run([shell, "-s"], input=build_script(inv, 5.0), capture_output=True, text=True,
                           timeout=30, check=False)
     after = time.time()
     return done.stdout, parse_hostview(done.stdout, inv, "rabbit@localhost", before, after)
@@ -212,3 +212,9 @@ def test_a_cookie_file_the_ssh_user_cannot_read_is_said_so_not_fingerprinted() -
     assert src.readable is False and src.value is None and src.mode == "0400"
     assert src.error is not None and "is not readable by nobody" in src.error.detail
     shutil.rmtree(directory)
+
+
+def test_every_mode_stat_prints_is_read_as_octal() -> None:
+    for printed, mode in (("400", "0400"), ("644", "0644"), ("7777", "7777"), ("0", "0000")):
+        v = view("rabbit1", reply("rabbit1", mode=printed))
+        assert v.cookie is not None and v.cookie.sources[0].mode == mode, printed

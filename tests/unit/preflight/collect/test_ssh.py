@@ -93,3 +93,12 @@ def test_a_shell_that_is_not_sh_is_no_shell(tmp_path: Path, monkeypatch: pytest.
     fake_ssh(tmp_path, monkeypatch, 'cat >/dev/null; echo "This account is currently not available."; exit 1')
     views = asyncio.run(collect_views(lab(), timeout=1.0, deadline=5.0))
     assert [v.ssh.status for v in views if v.ssh] == ["no_shell", "no_shell"]
+
+
+def test_a_host_that_streams_without_end_is_cut_off_at_the_output_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_ssh(tmp_path, monkeypatch, 'cat >/dev/null; echo "PREFLIGHT-HOSTVIEW 1"; exec yes "NODEDIR	rabbit@x"')
+    views = asyncio.run(collect_views(lab(), timeout=1.0, deadline=20.0))
+    for v in views:
+        assert v.ssh is not None and v.ssh.status == "ok"
+        assert v.origin.collector_errors == ["ssh collector: output ended before END (cut off or killed)"]
