@@ -147,4 +147,5 @@ def sarif_log(report: Report, ctx: RenderContext) -> Json:
 
 def render(report: Report, ctx: RenderContext) -> str:
     # allow_nan=False: evidence from the API may hold NaN/Infinity, which would make the file invalid JSON
-    return json.dumps(json_safe(sarif_log(report, ctx)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    # ASCII with \u escapes: valid JSON whatever encoding stdout has (LC_ALL=C writes no UTF-8)
+    return json.dumps(json_safe(sarif_log(report, ctx)), indent=2, ensure_ascii=True, allow_nan=False) + "\n"

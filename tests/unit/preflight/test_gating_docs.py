@@ -17,9 +17,17 @@ from tests.conftest import ROOT
 DOC = ROOT / "README.md"
 
 
-def yaml_blocks() -> list[Any]:
-    blocks = re.findall(r"^```yaml\n(.*?)^```", DOC.read_text(encoding="utf-8"), flags=re.S | re.M)
+def yaml_blocks(section: str | None = "Gating a deploy") -> list[Any]:
+    """The YAML snippets of one `## ` section of the README (all of them with section=None)."""
+    text = DOC.read_text(encoding="utf-8")
+    if section is not None:
+        text = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```yaml\n(.*?)^```", text, flags=re.S | re.M)
     return [yaml.safe_load(block) for block in blocks]
+
+
+def test_every_yaml_snippet_in_the_readme_parses() -> None:
+    assert all(isinstance(b, dict) for b in yaml_blocks(None)) and len(yaml_blocks(None)) >= 2
 
 
 def github_workflow() -> dict[Any, Any]:
