@@ -223,10 +223,13 @@ EOF
   log "sshd on $h did not start"; return 1
 }
 
-wait_running() { # wait_running HOST [TIMEOUT]: until the node's management API answers
+# A node's runtime metrics (mem_alarm, fd_used, …) appear in /api/nodes only once it has emitted its
+# first statistics, a few seconds after its API answers: a node is "running" for the lab from then on.
+stats_up() { api "$1" "/api/nodes/$(node_of "$1")?columns=mem_alarm" 2>/dev/null | grep -q mem_alarm; }
+wait_running() { # wait_running HOST [TIMEOUT]: until the node's management API answers with its metrics
   local h=$1 t=${2:-$BOOT_TIMEOUT} t0=$SECONDS
   while [ $((SECONDS - t0)) -lt "$t" ]; do
-    api_up "$h" 1 && return 0
+    api_up "$h" 1 && stats_up "$h" && return 0
     if [ -z "$(node_pid "$h")" ] && [ $((SECONDS - t0)) -gt 10 ]; then
       log "$h: node is not running; see $(hdir "$h")/var-log-rabbitmq/"; return 1
     fi
@@ -269,7 +272,7 @@ ctl_logged() { # ctl_logged HOST ARGS...: rabbitmqctl with output kept in the ho
 set_type() { # set_type HOST disc|ram  (the app is started again even if the change fails)
   ctl_logged "$1" stop_app || return 1
   if ! ctl_logged "$1" change_cluster_node_type "$2"; then ctl_logged "$1" start_app; return 1; fi
-  ctl_logged "$1" start_app
+  ctl_logged "$1" start_app && wait_running "$1" 60
 }
 join_to() { # join_to HOST SEEDHOST: stop_app, reset, join_cluster [--ram], start_app
   local h=$1 s=$2 flag=()
@@ -300,6 +303,7 @@ health() {
       cmp -s "$SSHD_DIR/$h/authorized_keys" "$LAB/ssh/id_ed25519.pub" || out+=("$h: sshd does not accept the lab key")
     fi
     got=$(api_nodes "$h" 2>/dev/null | sort)
+    stats_up "$h" || out+=("$h: no runtime metrics in /api/nodes yet")
     if [ -z "$got" ]; then out+=("$h: management API not answering")
     elif [ "$got" != "$expected" ]; then out+=("$h sees: $(echo "$got" | paste -sd ';')")
     fi

@@ -32,16 +32,6 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-def _is_ip(text: str | None) -> bool:
-    if text is None:
-        return False
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _severity(origin: Origin) -> Severity:
     """Errors where the cluster itself resolves names; warnings on hosts that only run CLI tools."""
     return "error" if origin.node is not None else "warning"
@@ -54,7 +44,7 @@ def _subject(host: str, origin: Origin, facts: Facts) -> str:
 def known_address(facts: Facts, node: str) -> str | None:
     """The node's real address: the inventory's, else a non-loopback answer from any view."""
     spec = facts.inventory.node(node)
-    if spec is not None and _is_ip(spec.address):
+    if spec is not None and valid_ip(spec.address):
         return spec.address
     host = node.split("@", 1)[1]
     for view in facts.views:
@@ -191,7 +181,7 @@ def hostname_loopback(facts: Facts) -> Iterator[Result]:
 def hostname_wrong_address(facts: Facts) -> Iterator[Result]:
     for node, host, origin, res in _resolutions(facts):
         spec = facts.inventory.node(node)
-        if spec is None or not _is_ip(spec.address):
+        if spec is None or not valid_ip(spec.address):
             yield Skip(node, "no IP address in the inventory to compare with")
             continue
         if res is None or not res.system.ok or not res.system.value:

@@ -121,7 +121,7 @@ def lab_inventory_with(lab: Lab, target: Path, cookie: Path, password: Path) -> 
     """The lab inventory, pointed at our cookie and password files and our user."""
     text = lab.inventory.read_text()
     swaps = [(r'(?m)^cookie_file = ".*"$', f'cookie_file = "{cookie}"'),
-             (r'(?m)^user = ".*"$', f'user = "{USER}"'),
+             (r'(?m)(?<=\[management\]\n)user = ".*"$', f'user = "{USER}"'),
              (r'(?m)^password_file = ".*"$', f'password_file = "{password}"')]
     for pattern, line in swaps:
         text, count = re.subn(pattern, line, text)
