@@ -9,6 +9,7 @@ every feature flag enabled (all nine are stable and enabled at formation, none c
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -160,9 +161,14 @@ def test_a_real_partition_is_critical_and_names_both_sides(lab: Lab, api: httpx.
                    deadline=90)
         [found] = [f for f in health(lab) if f["rule"] == "HEALTH001"]
         assert found["severity"] == "critical"
-        assert "network partition: the cluster is split into [rabbit@rabbit1, rabbit@rabbit2] | [rabbit@rabbit3]" \
-            in found["message"]
-        assert "on rabbit@rabbit3: rabbitmqctl -n rabbit@rabbit3 stop_app" in found["remediation"]
+        # Which links Mnesia reports broken depends on timing (rabbit3 may reconnect to one peer first):
+        # what must hold is two disjoint sides naming all three nodes, rabbit3 apart from someone.
+        sides = re.search(r"network partition: the cluster is split into \[(.*?)\] \| \[(.*?)\]", found["message"])
+        assert sides is not None, found["message"]
+        big, small = ({n.strip() for n in side.split(",")} for side in sides.groups())
+        assert big | small == {"rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"} and not big & small
+        restart = next(iter(small))
+        assert f"on {restart}: rabbitmqctl -n {restart} stop_app" in found["remediation"]
     finally:
         lab.exec("rabbit3", *chain, "-F", "PFLAB-FAULT")
         set_ticktime(lab, 60)
