@@ -178,7 +178,48 @@ def new_run_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}Z-{secrets.token_hex(3)}"
 
 
-class AuditDaemon:
+class SignalLoop:
+    """The main thread of a daemon or a fleet: wait for signals, hand SIGHUPs to the reloader, keep the
+    systemd watchdog fed, and say once when a reload is blocked. Subclasses say how to report that."""
+
+    reloader: Reloader
+    notifier: Notifier
+    _reload_reported: bool
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def _report_blocked_reload(self, busy: float) -> None:
+        raise NotImplementedError
+
+    def _loop(self, waker: SignalWaker) -> str:
+        tick = min(self.notifier.watchdog_seconds / 3, 10.0) if self.notifier.watchdog_seconds else 10.0
+        self.reloader.start()
+        last_ping = time.monotonic()
+        while True:
+            busy = self.reloader.busy_for()
+            wait = tick if busy is None or self._reload_reported else max(0.0, min(tick, RELOAD_BOUND - busy))
+            stop, reload = waker.wait(wait)
+            if stop is not None:
+                return stop
+            if reload:
+                self.reloader.request()  # coalesced: at most one reload pending behind the running one
+            self._check_reload()
+            if self.alive() and time.monotonic() - last_ping >= tick / 2:
+                self.notifier.watchdog()
+                last_ping = time.monotonic()
+
+    def _check_reload(self) -> None:
+        """A reload blocked past RELOAD_BOUND gets one audit.error; the daemon goes on without it."""
+        busy = self.reloader.busy_for()
+        if busy is None:
+            self._reload_reported = False
+        elif busy >= RELOAD_BOUND and not self._reload_reported:
+            self._reload_reported = True
+            self._report_blocked_reload(busy)
+
+
+class AuditDaemon(SignalLoop):
     """One daemon: the current inventory, the drift baseline, and the run/stop bookkeeping."""
 
     def __init__(self, opts: DaemonOptions, inventory: Inventory, rules: list[Rule], audit: AuditLog,
@@ -343,33 +384,10 @@ class AuditDaemon:
             "systemd_notify": self.notifier.enabled, "watchdog_s": self.notifier.watchdog_seconds,
         }
 
-    def _loop(self, waker: SignalWaker) -> str:
-        tick = min(self.notifier.watchdog_seconds / 3, 10.0) if self.notifier.watchdog_seconds else 10.0
-        self.reloader.start()
-        last_ping = time.monotonic()
-        while True:
-            busy = self.reloader.busy_for()
-            wait = tick if busy is None or self._reload_reported else max(0.0, min(tick, RELOAD_BOUND - busy))
-            stop, reload = waker.wait(wait)
-            if stop is not None:
-                return stop
-            if reload:
-                self.reloader.request()  # coalesced: at most one reload pending behind the running one
-            self._check_reload()
-            if self.alive() and time.monotonic() - last_ping >= tick / 2:
-                self.notifier.watchdog()
-                last_ping = time.monotonic()
-
-    def _check_reload(self) -> None:
-        """A reload blocked past RELOAD_BOUND gets one audit.error; the daemon goes on without it."""
-        busy = self.reloader.busy_for()
-        if busy is None:
-            self._reload_reported = False
-        elif busy >= RELOAD_BOUND and not self._reload_reported:
-            self._reload_reported = True
-            self.error("reload", f"the reload has been blocked for {busy:.1f} s (reopening the audit log or "
-                       "reading the inventory or its password file); still using the previous inventory, "
-                       "and further SIGHUPs wait for it", inventory=str(self.opts.inventory_path))
+    def _report_blocked_reload(self, busy: float) -> None:
+        self.error("reload", f"the reload has been blocked for {busy:.1f} s (reopening the audit log or "
+                   "reading the inventory or its password file); still using the previous inventory, "
+                   "and further SIGHUPs wait for it", inventory=str(self.opts.inventory_path))
 
     def alive(self) -> bool:
         """For the watchdog: the scheduler runs and no audit has been stuck far past its deadline."""

@@ -29,12 +29,12 @@ from rabbitmq_preflight.inventory import Inventory
 from rabbitmq_preflight.pipeline import choose_rules, load_checked_inventory
 from rabbitmq_preflight.service.auditlog import AuditEvent, AuditLog, AuditLogError, open_audit_log, route_library_logs
 from rabbitmq_preflight.service.daemon import (
-    RELOAD_BOUND,
     STOP_GRACE,
     AuditDaemon,
     DaemonConfigError,
     DaemonOptions,
     Reloader,
+    SignalLoop,
     SignalWaker,
     _exit_anyway_after,
     _load_previous,
@@ -97,7 +97,7 @@ class ClusterAuditLog(AuditLog):
         """Closed by the fleet, after every cluster's `audit.stop`."""
 
 
-class FleetDaemon:
+class FleetDaemon(SignalLoop):
     """Several `AuditDaemon`s under one scheduler, one audit log, one endpoint and one set of signals."""
 
     def __init__(self, opts: DaemonOptions, members: dict[str, AuditDaemon], audit: AuditLog,
@@ -154,31 +154,9 @@ class FleetDaemon:
             self.members[name].status.record_skip("max_instances" if event.code == EVENT_JOB_MAX_INSTANCES
                                                   else "missed")
 
-    def _loop(self, waker: SignalWaker) -> str:
-        tick = min(self.notifier.watchdog_seconds / 3, 10.0) if self.notifier.watchdog_seconds else 10.0
-        self.reloader.start()
-        last_ping = time.monotonic()
-        while True:
-            busy = self.reloader.busy_for()
-            wait = tick if busy is None or self._reload_reported else max(0.0, min(tick, RELOAD_BOUND - busy))
-            stop, reload = waker.wait(wait)
-            if stop is not None:
-                return stop
-            if reload:
-                self.reloader.request()
-            self._check_reload()
-            if self.alive() and time.monotonic() - last_ping >= tick / 2:
-                self.notifier.watchdog()
-                last_ping = time.monotonic()
-
-    def _check_reload(self) -> None:
-        busy = self.reloader.busy_for()
-        if busy is None:
-            self._reload_reported = False
-        elif busy >= RELOAD_BOUND and not self._reload_reported:
-            self._reload_reported = True
-            self.audit.error("reload", f"the reload has been blocked for {busy:.1f} s; still using the previous "
-                             "inventories, and further SIGHUPs wait for it", cluster=None)
+    def _report_blocked_reload(self, busy: float) -> None:
+        self.audit.error("reload", f"the reload has been blocked for {busy:.1f} s; still using the previous "
+                         "inventories, and further SIGHUPs wait for it", cluster=None)
 
     def alive(self) -> bool:
         """For the watchdog: the scheduler runs and no cluster's audit is stuck far past its deadline."""
