@@ -10,7 +10,7 @@ unknown, never a pass. Sources: docs/reference.md §9, §10 and §12.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.releases import DEPRECATED_FEATURES_API, SERIES, deprecation_phase
@@ -122,29 +122,19 @@ def network_partition(facts: Facts) -> Iterator[Result]:
     """,
 )
 def memory_alarm(facts: Facts) -> Iterator[Result]:
-    members = _members(facts)
-    if isinstance(members, Unknown):
-        yield members
-        return
-    for m in members:
-        if (skip := _not_running(m)) is not None:
-            yield skip
-        elif m.mem_alarm is None:
-            yield Unknown(m.name, "the node's mem_alarm is not reported (management metrics collection disabled?)")
-        elif not m.mem_alarm:
-            yield Pass(m.name)
-        else:
-            yield Fail(
-                m.name, subject="mem_alarm",
-                message=f"{m.name} has a memory alarm in effect: using {size(m.mem_used)} of its "
-                f"{size(m.mem_limit)} high watermark — publishers on every node are blocked",
-                remediation=f"`rabbitmq-diagnostics -n {shell_quote(m.name)} memory_breakdown` to see what holds "
-                "the memory; let consumers drain the largest queues; if the watermark is too low for the host, "
-                "raise it: `rabbitmqctl -n " + shell_quote(m.name) + " set_vm_memory_high_watermark 0.4` (and "
-                "`vm_memory_high_watermark.relative = 0.4` in rabbitmq.conf).",
-                evidence={"mem_used": m.mem_used, "mem_limit": m.mem_limit},
-            )
+    def fail(m: ClusterNode) -> Fail:
+        return Fail(
+            m.name, subject="mem_alarm",
+            message=f"{m.name} has a memory alarm in effect: using {size(m.mem_used)} of its "
+            f"{size(m.mem_limit)} high watermark — publishers on every node are blocked",
+            remediation=f"`rabbitmq-diagnostics -n {shell_quote(m.name)} memory_breakdown` to see what holds "
+            "the memory; let consumers drain the largest queues; if the watermark is too low for the host, "
+            "raise it: `rabbitmqctl -n " + shell_quote(m.name) + " set_vm_memory_high_watermark 0.4` (and "
+            "`vm_memory_high_watermark.relative = 0.4` in rabbitmq.conf).",
+            evidence={"mem_used": m.mem_used, "mem_limit": m.mem_limit},
+        )
 
+    yield from _alarm(facts, "mem_alarm", lambda m: m.mem_alarm, fail)
 
 @rule(
     id="HEALTH003",
@@ -163,29 +153,35 @@ def memory_alarm(facts: Facts) -> Iterator[Result]:
     """,
 )
 def disk_alarm(facts: Facts) -> Iterator[Result]:
+    def fail(m: ClusterNode) -> Fail:
+        return Fail(
+            m.name, subject="disk_free_alarm",
+            message=f"{m.name} has a disk alarm in effect: {size(m.disk_free)} free, below its "
+            f"disk_free_limit of {size(m.disk_free_limit)} — publishers on every node are blocked",
+            remediation=f"Free space on {m.name}'s data volume (`df -h /var/lib/rabbitmq`) or grow it; if the "
+            f"limit is wrong for the host, set it: `rabbitmqctl -n {shell_quote(m.name)} set_disk_free_limit "
+            "2GB` (and `disk_free_limit.absolute = 2GB` in rabbitmq.conf).",
+            evidence={"disk_free": m.disk_free, "disk_free_limit": m.disk_free_limit},
+        )
+
+    yield from _alarm(facts, "disk_free_alarm", lambda m: m.disk_free_alarm, fail)
+
+
+def _alarm(facts: Facts, flag: str, raised: Callable[[ClusterNode], bool | None],
+           fail: Callable[[ClusterNode], Fail]) -> Iterator[Result]:
+    """One alarm flag over the running members: raised, clear, or not reported (never a silent pass)."""
     members = _members(facts)
     if isinstance(members, Unknown):
         yield members
         return
     for m in members:
+        state = raised(m)
         if (skip := _not_running(m)) is not None:
             yield skip
-        elif m.disk_free_alarm is None:
-            yield Unknown(m.name, "the node's disk_free_alarm is not reported (management metrics collection "
-                          "disabled?)")
-        elif not m.disk_free_alarm:
-            yield Pass(m.name)
+        elif state is None:
+            yield Unknown(m.name, f"the node's {flag} is not reported (management metrics collection disabled?)")
         else:
-            yield Fail(
-                m.name, subject="disk_free_alarm",
-                message=f"{m.name} has a disk alarm in effect: {size(m.disk_free)} free, below its "
-                f"disk_free_limit of {size(m.disk_free_limit)} — publishers on every node are blocked",
-                remediation=f"Free space on {m.name}'s data volume (`df -h /var/lib/rabbitmq`) or grow it; if the "
-                f"limit is wrong for the host, set it: `rabbitmqctl -n {shell_quote(m.name)} set_disk_free_limit "
-                "2GB` (and `disk_free_limit.absolute = 2GB` in rabbitmq.conf).",
-                evidence={"disk_free": m.disk_free, "disk_free_limit": m.disk_free_limit},
-            )
-
+            yield fail(m) if state else Pass(m.name)
 
 @rule(
     id="HEALTH004",
