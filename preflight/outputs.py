@@ -12,7 +12,7 @@ BrokenPipeError that `run_guarded` turns into 141; a closed (`>&-`) or full (`/d
 
 Text is encoded with `backslashreplace`: a lone surrogate or any character the encoding cannot carry
 (a queue name from the API) is written as its escape instead of crashing the renderer's caller.
-Standard library only: this sits on the CLI's start-up path.
+Standard library only, imported lazily where a module is heavy: this sits on the CLI's start-up path.
 """
 
 from __future__ import annotations
@@ -21,18 +21,17 @@ import codecs
 import contextlib
 import errno
 import io
-import json
 import math
 import os
 import stat
 import sys
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.errors import UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pydantic import BaseModel
 
 
@@ -67,6 +66,8 @@ def model_json(model: BaseModel, indent: int = 2) -> str:
         return model.model_dump_json(by_alias=True, indent=indent)
     except PydanticSerializationError:
         data = json_safe(model.model_dump(mode="json", by_alias=True))
+        import json
+
         return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
 
 
@@ -90,6 +91,8 @@ def write_text(path: Path, text: str) -> None:
 
 
 def _replace_atomically(path: Path, data: bytes, existing: os.stat_result | None) -> None:
+    import tempfile  # here, not at the top: `preflight rules` writes only to stdout
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # O_EXCL|O_NOFOLLOW
     try:
         with os.fdopen(fd, "wb") as out:

@@ -75,10 +75,9 @@ class Rule:
         return self.check(facts)
 
     def explain(self) -> str:
-        return (
-            f"{self.id} {self.slug} ({self.family}, default severity {self.severity})\n"
-            f"{self.title}\n\nWhy:\n{self.rationale}\n\nFix:\n{self.remediation}\n"
-        )
+        from rabbitmq_preflight.rule_index import RuleText
+
+        return RuleText.of(self).explain()
 
 
 def rule(
