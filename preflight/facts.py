@@ -420,6 +420,15 @@ class Policy(_Model):
     definition: dict[str, Any] = Field(default_factory=dict)
 
 
+class PolicyOrder(_Model):
+    """A vhost's policies and operator policies in the order its definitions export lists them
+    (`GET /api/definitions/{vhost}`): RabbitMQ's runtime-parameters table order, the one its policy
+    matching keeps among equal priorities (`/api/policies` sorts by name instead)."""
+
+    policies: list[str] = Field(default_factory=list)
+    operator_policies: list[str] = Field(default_factory=list)
+
+
 class QueueRow(NamedTuple):
     """One queue, compactly (a JSON array in facts files: 100,000 of them must stay small).
 
@@ -473,6 +482,10 @@ class ManagementFacts(_Model):
     queues: Observation[QueueTable] | None = None
     # `/api/deprecated-features/used`, asked only of 3.13+ (the endpoint is 404 before): None = not asked
     deprecated_features: Observation[list[DeprecatedFeature]] | None = None
+    # Per vhost whose policies (or operator policies) share a priority: the table order read from its
+    # definitions export, or why it could not be read (it needs the administrator tag). None: not asked —
+    # no tie, a definitions file, or facts from before this field.
+    policy_order: dict[str, Observation[PolicyOrder]] | None = None
     # What the rules derive from this source once per run (HA coverage, `preflight.coverage`); never
     # serialised. The judged facts carry their own cache: no module-level memo outlives a run.
     _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
