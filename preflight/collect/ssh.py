@@ -38,17 +38,31 @@ class SshTarget:
     host: str
     user: str | None
     identity: str | None
+    port: int | None = None
+    known_hosts: str | None = None  # the inventory's known_hosts_file (None: ssh's own)
 
 
 def target_of(inv: Inventory, spec: NodeSpec) -> SshTarget:
     """`nodes.ssh` when given, else `[ssh] user` @ the node's address (what probes connect to)."""
     identity = str(inv.ssh.identity_file) if inv.ssh.identity_file else None
+    known = str(inv.ssh.known_hosts_file) if inv.ssh.known_hosts_file else None
     if spec.ssh:
         user, _, host = spec.ssh.rpartition("@")
-        return SshTarget(spec.name, spec.ssh, host, user or None, identity)
+        return SshTarget(spec.name, spec.ssh, host, user or None, identity, inv.ssh.port, known)
     default = inv.ssh.user
     return SshTarget(spec.name, f"{default}@{spec.target}" if default else spec.target, spec.target, default,
-                     identity)
+                     identity, inv.ssh.port, known)
+
+
+def host_key_fix(target: SshTarget) -> str:
+    """Add the key only after its fingerprint is verified: never accept whatever answers (no TOFU)."""
+    port = f"-p {target.port} " if target.port and target.port != 22 else ""
+    file = target.known_hosts or "~/.ssh/known_hosts"
+    name = f"[{target.host}]:{target.port}" if port else target.host
+    return (f"compare {target.host}'s host key fingerprint as seen from here (`ssh-keyscan {port}{target.host} "
+            f"| ssh-keygen -lf -`) with the one shown on the host itself, e.g. at its console (`ssh-keygen -lf "
+            f"/etc/ssh/ssh_host_ed25519_key.pub`); only if they match, add it: `ssh-keyscan {port}{target.host} "
+            f">> {file}`; if the key changed, remove the old one first (`ssh-keygen -R {name} -f {file}`)")
 
 
 def control_dir() -> Path | None:
@@ -97,9 +111,7 @@ def classify(returncode: int | None, stderr: str, target: SshTarget,
     if ("Host key verification failed" in stderr or "host key is known" in stderr
             or "IDENTIFICATION HAS CHANGED" in stderr):
         return ("host_key_unknown", f"{target.host}'s host key is not known or has changed: {err}",
-                f"verify {target.host}'s host key out of band, then `ssh-keyscan -H {target.host} >> "
-                "~/.ssh/known_hosts` (or set [ssh] known_hosts_file); a changed key: `ssh-keygen -R "
-                f"{target.host}` first")
+                host_key_fix(target))
     if "timed out" in stderr or returncode is None:
         return ("timeout", f"no SSH answer from {target.host} within {connect_timeout:g} s"
                 + (f": {err}" if err else ""),

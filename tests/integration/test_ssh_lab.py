@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,3 +137,39 @@ def test_silent_sshd_costs_one_timeout_not_a_hang(lab: Lab, inventory: Path) -> 
     assert "timeout" in unknown["message"]
     assert statuses(report, "REMOTE001")["rabbit@rabbit1"] == "pass"
     assert report["duration_ms"] < 15_000  # within the inventory's deadline: one bounded wait
+
+
+def test_unknown_and_changed_host_keys_are_unknown_with_the_fix_and_the_others_are_checked(
+        lab: Lab, inventory: Path, tmp_path: Path) -> None:
+    """known_hosts lacks rabbit2 and holds another key for rabbit3: neither is trusted, nothing prompts."""
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    lines = (lab.base / "ssh" / "known_hosts").read_text().splitlines()
+    assert {line.split()[0] for line in lines} >= {"198.18.0.12", "198.18.0.13"}
+    wrong = " ".join(other.with_suffix(".pub").read_text().split()[:2])
+    kept = [line for line in lines if line.split()[0] not in ("198.18.0.12", "198.18.0.13")]
+    known = tmp_path / "known_hosts"
+    known.write_text("\n".join([*kept, f"198.18.0.13 {wrong}"]) + "\n")
+    text = inventory.read_text()
+    assert str(lab.base / "ssh" / "known_hosts") in text
+    inventory.write_text(text.replace(str(lab.base / "ssh" / "known_hosts"), str(known)))
+    result = run_preflight("check", "--inventory", str(inventory), "--ssh", "--format", "json",
+                           "--select", "REMOTE001,HOST001", env={"DISPLAY": "", "SSH_ASKPASS": "/bin/false"})
+    assert result.returncode == 1, result.stderr
+    report = result.json()
+    assert statuses(report, "REMOTE001") == {"rabbit@rabbit1": "pass", "rabbit@rabbit2": "unknown",
+                                             "rabbit@rabbit3": "unknown"}
+    unknown = {f["node"]: f["message"] for f in of(report, "REMOTE001") if f["outcome"] == "unknown"}
+    for node, address in (("rabbit@rabbit2", "198.18.0.12"), ("rabbit@rabbit3", "198.18.0.13")):
+        message = unknown[node]
+        assert "host_key_unknown" in message
+        assert f"ssh-keyscan {address} | ssh-keygen -lf -" in message  # the fingerprint, to compare first
+        assert f"only if they match, add it: `ssh-keyscan {address} >> {known}`" in message
+    assert "IDENTIFICATION HAS CHANGED" in unknown["rabbit@rabbit3"] or "verification failed" in unknown[
+        "rabbit@rabbit3"]
+    assert known.read_text().count("198.18.0.1") == 2  # nothing was added to the file behind our back
+    rows = {r["source"]: r for r in report["reachability"]}
+    assert rows["rabbit@rabbit1"]["collected"] is True and {c["status"] for c in rows["rabbit@rabbit1"]["cells"]} \
+        == {"open"}
+    assert rows["rabbit@rabbit2"]["collected"] is False and rows["rabbit@rabbit3"]["collected"] is False
+    assert "assword" not in result.stderr

@@ -38,7 +38,7 @@ def test_a_node_can_name_its_own_ssh_destination() -> None:
 
 @pytest.mark.parametrize(("code", "stderr", "status", "in_fix"), [
     (255, "root@10.0.0.11: Permission denied (publickey).", "auth_failed", "ssh-copy-id -i /keys/id"),
-    (255, "Host key verification failed.", "host_key_unknown", "ssh-keyscan -H 10.0.0.11"),
+    (255, "Host key verification failed.", "host_key_unknown", "ssh-keyscan 10.0.0.11 | ssh-keygen -lf -"),
     (255, "No ED25519 host key is known for 10.0.0.11 and you have requested strict checking.",
      "host_key_unknown", "ssh-keyscan"),
     (255, "ssh: connect to host 10.0.0.11 port 22: Connection timed out", "timeout", "port 22"),
@@ -53,6 +53,16 @@ def test_ssh_failures_are_typed_with_the_fix(code: int, stderr: str, status: str
     assert got == status and in_fix in fix
     if status == "auth_failed":
         assert "root" in detail and "/keys/id" in detail
+
+
+def test_an_unknown_host_key_is_added_to_the_inventorys_file_only_after_its_fingerprint_is_compared() -> None:
+    inv = lab({"user": "root", "port": 2222, "known_hosts_file": "/etc/preflight/known_hosts"})
+    status, detail, fix = classify(255, "Host key verification failed.", target_of(inv, inv.nodes[0]), 2.0)
+    assert status == "host_key_unknown" and "10.0.0.11" in detail
+    compare = fix.index("ssh-keyscan -p 2222 10.0.0.11 | ssh-keygen -lf -")
+    add = fix.index("only if they match, add it: `ssh-keyscan -p 2222 10.0.0.11 >> /etc/preflight/known_hosts`")
+    assert compare < add and "ssh-keygen -R [10.0.0.11]:2222 -f /etc/preflight/known_hosts" in fix
+    assert "StrictHostKeyChecking=no" not in fix and "accept-new" not in fix
 
 
 def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> None:
