@@ -6,8 +6,10 @@ queue's vhost whose `apply-to` fits the queue, whose definition is applicable to
 (`rabbit_queue_type:is_policy_applicable/2`: a definition holding any key the type lists as
 unsupported does not match at all, so the queue falls through to the next policy — ha-* keys on a
 quorum queue or a stream), and whose pattern matches the name (`re:run`, see `preflight.erlang_re`),
-the highest `priority` wins. Ties: a stable sort over the runtime-parameter listing, i.e. the order
-the API lists policies in, which the docs call undefined — we keep that order and flag the tie.
+the highest `priority` wins. Ties: a stable sort over the runtime-parameter listing — the table's order,
+which the docs call undefined. A definitions export lists policies in that order; `/api/policies` sorts
+them by name. So the listing order breaks a tie only where it is the table's (`ordered_vhosts`: live
+policies put in the order the vhost's export gave); elsewhere the tie is flagged, not resolved.
 Operator policies are matched the same way, separately, and merged into the winner's definition
 (`rabbit_policy:merge_operator_definitions/2`; per-key rules of `rabbit_policies` and, from 3.11.15,
 `rabbit_mirror_queue_misc`).
@@ -105,7 +107,8 @@ def compile_policy(policy: Policy, *, operator: bool, order: int, rules: BrokerP
 class Resolution:
     """What applies to one queue: the policy, the operator policy, their merged definition.
 
-    `tied`: other matching policies with the winner's priority (which one applies is undefined);
+    `tied`: other matching policies with the winner's priority (which one applies is undefined, unless
+    `tie_order_known`: the policies were listed in RabbitMQ's table order, so `policy` is the one it applies);
     `shadowed`: the best lower-priority matching policy that mirrors, when the winner does not;
     `undecidable`: policies of the vhost that fit the queue but whose pattern we cannot evaluate
     (untranslatable, or undecided on this name within the matching budget, see `preflight.erlang_re`).
@@ -118,6 +121,7 @@ class Resolution:
     operator_tied: tuple[CompiledPolicy, ...] = ()
     shadowed: CompiledPolicy | None = None
     undecidable: tuple[CompiledPolicy, ...] = ()
+    tie_order_known: bool = False
 
     @property
     def mirrored(self) -> bool:
@@ -126,8 +130,8 @@ class Resolution:
 
     @property
     def mirroring_undefined(self) -> bool:
-        """Tied policies disagree on mirroring: whether the queue is mirrored is RabbitMQ's coin toss."""
-        if self.policy is None or not self.tied:
+        """Tied policies disagree on mirroring and their table order is unknown: RabbitMQ's coin toss."""
+        if self.policy is None or not self.tied or self.tie_order_known:
             return False
         votes = {cp.mirrors for cp in (self.policy, *self.tied)}
         return len(votes) > 1
@@ -174,9 +178,13 @@ class PolicyIndex:
     """Policies and operator policies of every vhost, compiled once, ready to resolve queues."""
 
     def __init__(self, policies: Iterable[Policy], operator_policies: Iterable[Policy] = (), *,
-                 rules: BrokerPolicyRules = DEFAULT_RULES, validation: BrokerPolicyRules | None = None) -> None:
+                 rules: BrokerPolicyRules = DEFAULT_RULES, validation: BrokerPolicyRules | None = None,
+                 ordered_vhosts: frozenset[str] = frozenset()) -> None:
+        """`ordered_vhosts`: vhosts whose policies come in RabbitMQ's table order, so that order names
+        the winner of a tie (live policies reordered by the vhost's definitions export)."""
         self.rules = rules
         self.validation = validation
+        self.ordered_vhosts = ordered_vhosts
         self.compiled: list[CompiledPolicy] = [
             compile_policy(p, operator=False, order=i, rules=rules, validation=validation)
             for i, p in enumerate(policies)
@@ -199,7 +207,7 @@ class PolicyIndex:
         if not pols:
             return NO_POLICY
         (mask,), (unknown,) = _match_masks(pols, [latin1_view(name)])
-        return _resolve_mask(pols, mask, unknown, kind)
+        return _resolve_mask(pols, mask, unknown, kind, vhost in self.ordered_vhosts)
 
     def resolve_rows(self, rows: Sequence[QueueRow]) -> list[Resolution]:
         """Every queue of a table, in order. Resolutions are shared between equivalent queues."""
@@ -212,12 +220,13 @@ class PolicyIndex:
             if not pols:
                 continue
             masks, unknowns = _match_masks(pols, [latin1_view(rows[i].name) for i in indices])
+            ordered = vhost in self.ordered_vhosts
             cache: dict[tuple[int, int, str], Resolution] = {}
             for i, mask, unknown in zip(indices, masks, unknowns, strict=True):
                 key = (mask, unknown, rows[i].type)
                 found = cache.get(key)
                 if found is None:
-                    found = cache[key] = _resolve_mask(pols, mask, unknown, rows[i].type)
+                    found = cache[key] = _resolve_mask(pols, mask, unknown, rows[i].type, ordered)
                 out[i] = found
         return out
 
@@ -271,7 +280,8 @@ def _winners(cands: list[CompiledPolicy]) -> tuple[CompiledPolicy | None, tuple[
     return top, tuple(cp for cp in cands[1:] if cp.priority == top.priority)
 
 
-def _resolve_mask(pols: Sequence[CompiledPolicy], mask: int, unknown: int, kind: str) -> Resolution:
+def _resolve_mask(pols: Sequence[CompiledPolicy], mask: int, unknown: int, kind: str,
+                  ordered: bool = False) -> Resolution:
     users: list[CompiledPolicy] = []
     ops: list[CompiledPolicy] = []
     undecidable: list[CompiledPolicy] = []
@@ -292,4 +302,21 @@ def _resolve_mask(pols: Sequence[CompiledPolicy], mask: int, unknown: int, kind:
         shadowed = next((cp for cp in users if cp.mirrors and cp.priority < policy.priority), None)
     if policy is None and op_policy is None and not undecidable:
         return NO_POLICY
-    return Resolution(policy, op_policy, effective, tied, op_tied, shadowed, tuple(undecidable))
+    return Resolution(policy, op_policy, effective, tied, op_tied, shadowed, tuple(undecidable),
+                      tie_order_known=ordered and bool(tied or op_tied))
+
+
+def tied_vhosts(policies: Iterable[Policy], operator_policies: Iterable[Policy] = ()) -> list[str]:
+    """Vhosts where two policies, or two operator policies, that may apply to queues share a priority:
+    there the table order may decide which applies (whether their patterns overlap is the resolver's)."""
+    seen: set[tuple[bool, str, int | float]] = set()
+    tied: dict[str, None] = {}
+    for operator, listed in ((False, policies), (True, operator_policies)):
+        for p in listed:
+            if p.apply_to == "exchanges":
+                continue  # the resolver judges queues only
+            key = (operator, p.vhost, p.priority)
+            if key in seen:
+                tied[p.vhost] = None
+            seen.add(key)
+    return list(tied)
