@@ -3,7 +3,8 @@
 Every node's own `/api/overview` (its versions, the cluster's listeners) is also that node's
 management port check: the port is dialled once. Cluster-wide facts — members and their types,
 feature flags, the internal cluster id, policies, operator policies and every queue (paged, 500 per
-page at most, pages fetched concurrently, only the columns the rules need) — come from the first node
+page at most, pages fetched concurrently, only the columns the rules need) and, for a vhost whose
+policies share a priority, the order its definitions export lists them in — come from the first node
 that answers; asking the others in turn after a short head start keeps one silent node from costing
 more than one timeout.
 
@@ -28,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from rabbitmq_preflight.collect.http import HttpPool
 from rabbitmq_preflight.collect.management_json import (
@@ -39,6 +40,7 @@ from rabbitmq_preflight.collect.management_json import (
     parse_nodes,
     parse_overview,
     parse_policies,
+    parse_policy_order,
     parse_queue_page,
 )
 from rabbitmq_preflight.collect.options import DISCOVERED
@@ -50,6 +52,8 @@ from rabbitmq_preflight.facts import (
     MgmtOverview,
     NodeFacts,
     Observation,
+    Policy,
+    PolicyOrder,
     PortCheck,
     ProbeError,
     QueueTable,
@@ -66,6 +70,7 @@ from rabbitmq_preflight.outcomes import (
     Skipped,
     TimedOut,
 )
+from rabbitmq_preflight.policy import tied_vhosts
 from rabbitmq_preflight.releases import DEPRECATED_FEATURES_API
 from rabbitmq_preflight.versioning import Version, at_least
 
@@ -84,6 +89,10 @@ MAX_DISCOVERED = 256
 # Queues one run lists at most (400 pages of 500): the design's scale is 100,000 queues; a peer that
 # announces more pages than this gets a table marked cut off, judged as a part (rules/_ha.py).
 MAX_QUEUE_ROWS = 200_000
+# Vhosts whose definitions export one run reads for the policies' table order (those with a priority
+# tie, one request each, ORDER_CONCURRENCY at a time); the others' ties stay unresolved and say why.
+MAX_ORDER_VHOSTS = 64
+ORDER_CONCURRENCY = 2
 OVERVIEW_COLUMNS = (
     "node,rabbitmq_version,erlang_version,product_name,product_version,management_version,cluster_name,listeners"
 )
@@ -170,6 +179,10 @@ class ManagementApi:
         return decode_json(body, ctype, where)
 
     def _status_failure(self, status: int, body: bytes, path: str, where: str) -> ProbeFailure:
+        if status in (401, 403) and path.startswith("/api/definitions/"):
+            # 3.10.8 answers 401 "Not administrator user" to a user whose other GETs of this run succeeded
+            return Forbidden(f"{where}: HTTP {status}{_error_reason(body)} — user {self.user!r} needs the "
+                             "`administrator` tag to read a vhost's definitions export")
         if status == 401:
             return AuthFailed(
                 f"{where}: HTTP 401 — user {self.user!r} was rejected (wrong password, unknown user, or a "
@@ -408,17 +421,26 @@ async def _fill_cluster_facts(api: ManagementApi, facts: ManagementFacts) -> Non
     async def cluster_id() -> Any:
         return parse_cluster_id(await api.get_json("/api/global-parameters"))
 
-    async def policies() -> Any:
+    async def policies() -> list[Policy]:
         return parse_policies(await api.get_json("/api/policies"))
 
-    async def operator_policies() -> Any:
+    async def operator_policies() -> list[Policy]:
         return parse_policies(await api.get_json("/api/operator-policies"))
+
+    async def policies_in_order() -> None:
+        listed, operator = await asyncio.gather(_observe(policies), _observe(operator_policies))
+        facts.policies, facts.operator_policies = listed, operator
+        vhosts = tied_vhosts(listed.value or [], operator.value or [])
+        if vhosts:  # what the deadline may leave: the policies, and why the order is unknown
+            facts.policy_order = {vhost: Observation[PolicyOrder](error=ProbeError.of(TimedOut(
+                "the run's deadline was reached before the definitions export was read"))) for vhost in vhosts}
+            facts.policy_order = await read_policy_order(api, vhosts)
 
     queue_fetch = QueueFetch(api)
     try:
-        results = await asyncio.gather(
-            _observe(overview), _observe(flags), _observe(cluster_id), _observe(policies),
-            _observe(operator_policies), _observe(queue_fetch.run),
+        over, facts.feature_flags, facts.cluster_id, _, facts.queues = await asyncio.gather(
+            _observe(overview), _observe(flags), _observe(cluster_id), policies_in_order(),
+            _observe(queue_fetch.run),
         )
     except asyncio.CancelledError:
         # The pages read so far are kept, marked cut off: the HA rules judge them as a part, never a whole.
@@ -426,7 +448,6 @@ async def _fill_cluster_facts(api: ManagementApi, facts: ManagementFacts) -> Non
             f"the run's deadline was reached after {queue_fetch.pages_done} of "
             f"{queue_fetch.page_count or '?'} queue pages")
         raise
-    over, facts.feature_flags, facts.cluster_id, facts.policies, facts.operator_policies, facts.queues = results
     if over.value is not None:
         facts.rabbitmq_version = over.value.rabbitmq_version
     if at_least(Version.parse(facts.rabbitmq_version or ""), *DEPRECATED_FEATURES_API):  # 404 before 3.13
@@ -435,6 +456,28 @@ async def _fill_cluster_facts(api: ManagementApi, facts: ManagementFacts) -> Non
             return parse_deprecated_features(await api.get_json("/api/deprecated-features/used"))
 
         facts.deprecated_features = await _observe(deprecated)
+
+
+async def read_policy_order(api: ManagementApi, vhosts: list[str]) -> dict[str, Observation[PolicyOrder]]:
+    """For each vhost whose policies (or operator policies) share a priority (`policy.tied_vhosts`), the
+    order its definitions export lists them in — RabbitMQ's tie-break, which `/api/policies` (sorted by
+    name) does not show. One GET per vhost, at most MAX_ORDER_VHOSTS; it needs the administrator tag,
+    and a refusal is that vhost's typed outcome."""
+    asked = vhosts[:MAX_ORDER_VHOSTS]
+    gate = asyncio.Semaphore(ORDER_CONCURRENCY)
+
+    async def export_order(vhost: str) -> PolicyOrder:
+        path = f"/api/definitions/{quote(vhost, safe='')}"
+        async with gate:
+            return parse_policy_order(await api.get_json(path, slow=True), f"{api.node} management API {path}")
+
+    found = await asyncio.gather(*(_observe(functools.partial(export_order, vhost)) for vhost in asked))
+    order = dict(zip(asked, found, strict=True))
+    for vhost in vhosts[MAX_ORDER_VHOSTS:]:
+        order[vhost] = Observation[PolicyOrder](error=ProbeError.of(Skipped(
+            f"{len(vhosts)} vhosts have policies of equal priority; the definitions export was read for the "
+            f"first {MAX_ORDER_VHOSTS} only")))
+    return order
 
 
 @dataclass

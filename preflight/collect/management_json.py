@@ -20,6 +20,7 @@ from rabbitmq_preflight.facts import (
     MgmtListener,
     MgmtOverview,
     Policy,
+    PolicyOrder,
     QueueRow,
 )
 from rabbitmq_preflight.outcomes import BadReply, NotFound
@@ -177,6 +178,19 @@ def policy_of(item: dict[str, Any], where: str, *, vhost: str | None = None) -> 
 
 def parse_policies(raw: Any, where: str = "/api/policies") -> list[Policy]:
     return [policy_of(item, where) for item in _items(raw, "policies", where)]
+
+
+def parse_policy_order(raw: Any, where: str = "/api/definitions/{vhost}") -> PolicyOrder:
+    """A vhost's definitions export → the order it lists policies in (`policies`) and operator policies
+    in (`parameters` of component `operator_policy`): RabbitMQ's table order (rabbit_mgmt_wm_definitions)."""
+    if not isinstance(raw, dict):
+        raise BadReply(f"{where}: expected a definitions object, got {type(raw).__name__}")
+    policies = [_required_str(item, "name", "policy", where)
+                for item in _items(raw.get("policies", []), "policies", where)]
+    operator = [_required_str(item, "name", "parameter", where)
+                for item in _items(raw.get("parameters", []), "parameters", where)
+                if item.get("component") == "operator_policy"]
+    return PolicyOrder(policies=policies, operator_policies=operator)
 
 
 def queue_row(item: dict[str, Any], where: str = "/api/queues") -> QueueRow:
