@@ -147,7 +147,10 @@ def ha_shadowed(facts: Facts) -> Iterator[Result]:
     rationale="""
         When matching policies share the highest priority, which one applies is undefined
         (RabbitMQ takes the first in its internal table order, which can change). If one of them
-        mirrors and the other does not, mirroring depends on chance.
+        mirrors and the other does not, mirroring depends on chance. On a live cluster that order is
+        read from each tied vhost's definitions export (`GET /api/definitions/{vhost}`, administrator
+        tag): the finding names the policy RabbitMQ applies today; without it the tie stays unresolved
+        and the finding says why.
     """,
     remediation="Give the policies different priorities, or make their patterns disjoint.",
 )
@@ -159,31 +162,53 @@ def policy_tie(facts: Facts) -> Iterator[Result]:
         return
     tally = Tally()
     names: dict[tuple[str, tuple[str, ...]], tuple[CompiledPolicy, ...]] = {}
+    known: dict[tuple[str, tuple[str, ...]], bool] = {}
     for res, rows in cov.groups:
         for winner, tied in ((res.policy, res.tied), (res.operator_policy, res.operator_tied)):
             rivals = tuple(cp for cp in tied if cp.definition != (winner.definition if winner else None))
             if winner is not None and rivals:
                 key = (rows[0].vhost, tuple(sorted(cp.name for cp in (winner, *rivals))))  # one vhost per group
                 names.setdefault(key, (winner, *rivals))
+                known.setdefault(key, res.tie_order_known)
                 tally.add(key, rows[0].name, len(rows), [r.name for r in rows[1:3]])
     if not tally.total:
         yield Pass(None)
     for key, n, examples in tally.items():
         group = names[key]
-        mirrors = [cp.name for cp in group if cp.mirrors]
-        stake = ""
-        if 0 < len(mirrors) < len(group):
-            stake = f"; only {', '.join(mirrors)} mirrors, so mirroring is left to chance"
+        verdict, evidence = _tie_verdict(cov, key[0], group, known[key])
+        fix = "Raise the one that must win: " + set_policy(
+            group[0].policy, dict(group[0].definition), operator=group[0].operator, priority=group[0].priority + 1)
+        if key[0] in cov.tie_order_unread:
+            fix += (". To see which applies today, preflight reads the vhost's definitions export: give the "
+                    "management user the administrator tag (rabbitmqctl set_user_tags USER administrator)")
         yield Fail(
             None, subject=f"vhost:{key[0]}:tie:{'+'.join(key[1])}",
             message=f"vhost '{key[0]}': policies {', '.join(repr(c.name) for c in group)} all have priority "
-            f"{group[0].priority} and all match {n:,} queues (e.g. {', '.join(examples)}): which applies is "
-            f"undefined{stake}",
-            remediation="Raise the one that must win: " + set_policy(
-                group[0].policy, dict(group[0].definition), operator=group[0].operator,
-                priority=group[0].priority + 1),
-            evidence={"vhost": key[0], "policies": list(key[1]), "priority": group[0].priority, "queues": n},
+            f"{group[0].priority} and all match {n:,} queues (e.g. {', '.join(examples)}): {verdict}",
+            remediation=fix,
+            evidence={"vhost": key[0], "policies": list(key[1]), "priority": group[0].priority, "queues": n,
+                      **evidence},
         )
+
+
+def _tie_verdict(cov: Coverage, vhost: str, group: tuple[CompiledPolicy, ...], known: bool
+                 ) -> tuple[str, dict[str, str]]:
+    """Which of the tied policies applies: the first in RabbitMQ's table order where it was read (live),
+    else undefined — and, live, why the order is unknown."""
+    mirrors = [cp.name for cp in group if cp.mirrors]
+    split = 0 < len(mirrors) < len(group)
+    if known:  # group[0] is the first in the table order, read from the vhost's definitions export
+        state = "mirrored" if group[0].mirrors else "NOT mirrored"
+        stake = f"; only {', '.join(mirrors)} mirrors, so these queues are {state} by that order alone" if split else ""
+        return (f"RabbitMQ applies {group[0].name!r}, the first of them in its policy table (as the vhost's "
+                f"definitions export lists it), an order that can change when policies are added or "
+                f"removed{stake}", {"tie_order": "table", "applies": group[0].name})
+    stake = f"; only {', '.join(mirrors)} mirrors, so mirroring is left to chance" if split else ""
+    why = cov.tie_order_unread.get(vhost)
+    if why is None:
+        return f"which applies is undefined{stake}", {}
+    return (f"which applies is undefined{stake} (RabbitMQ's tie order could not be read: {why})",
+            {"tie_order": "unknown", "tie_order_unread": why})
 
 
 def _replicated(row: QueueRow, res: Resolution, mirroring: bool) -> bool:
@@ -242,9 +267,11 @@ def _expectation(cov: Coverage, pattern: str, mirroring: bool) -> Iterator[Resul
     if matched:
         if not tally.total and undecided.total:
             (vhost, n, examples), *_ = undecided.items()
+            why = cov.tie_order_unread.get(vhost)
+            unread = f"; RabbitMQ's tie order could not be read: {why}" if why else ""
             yield Unknown(None, f"{undecided.total:,} queues matching {pattern!r} (e.g. {', '.join(examples)} in "
                           f"vhost '{vhost}') may or may not be mirrored: policies of equal priority disagree on "
-                          "mirroring (HA003) or a pattern cannot be evaluated (HA013)", subject=subject)
+                          f"mirroring (HA003) or a pattern cannot be evaluated (HA013){unread}", subject=subject)
         elif not tally.total:
             yield Pass(None, subject=subject)
         for vhost, n, examples in tally.items():

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from rabbitmq_preflight.definitions import with_definitions
-from rabbitmq_preflight.facts import ClusterNode, Facts
+from rabbitmq_preflight.facts import ClusterNode, Facts, Observation, PolicyOrder, ProbeError
+from rabbitmq_preflight.outcomes import Forbidden
 from rabbitmq_preflight.policy import PolicyIndex
 from rabbitmq_preflight.report import Report
 from tests.ha_facts import THREE, facts, judge, management, policy, queue, statuses
@@ -193,3 +194,44 @@ def test_live_tie_that_decides_mirroring_is_not_resolved_by_api_order_issue_16_8
                              replicated=[r"^orders\."]), "HA012")
         assert [f.outcome for f in report.findings] == ["unknown"] and [c.status for c in report.checks] == ["unknown"]
         assert "disagree on mirroring" in (report.checks[0].reason or "")
+
+
+def _tie(order: list[str] | None, refused: str | None = None) -> Facts:
+    """`^orders\\.` matched by a TTL policy and a mirroring one of equal priority, live; `order`: the table
+    order the vhost's definitions export listed (None: not read, `refused` saying why)."""
+    tie_a = policy("a-ttl", r"^orders\.", {"message-ttl": 1000}, 3)
+    tie_b = policy("b-ha", r"^orders\.", {"ha-mode": "all"}, 3)
+    mgmt = management(policies=[tie_a, tie_b], queues=[queue("orders.1"), queue("orders.2")])
+    if order is not None:
+        mgmt.policy_order = {"/": Observation(value=PolicyOrder(policies=order))}
+    elif refused is not None:
+        mgmt.policy_order = {"/": Observation(error=ProbeError.of(Forbidden(refused)))}
+    return facts(mgmt, replicated=[r"^orders\."])
+
+
+def test_live_tie_in_a_read_table_order_names_the_policy_rabbitmq_applies_issue_16_8() -> None:
+    mirrored = judge(_tie(["b-ha", "a-ttl"]), "HA003", "HA012")
+    [tie] = mirrored.findings
+    assert "RabbitMQ applies 'b-ha', the first of them in its policy table" in tie.message
+    assert "only b-ha mirrors, so these queues are mirrored by that order alone" in tie.message
+    assert tie.evidence["tie_order"] == "table" and tie.evidence["applies"] == "b-ha"
+    assert statuses(mirrored)[("HA012", None)] == "pass"
+    unmirrored = judge(_tie(["a-ttl", "b-ha"]), "HA003", "HA012", "HA001")
+    by_rule = {f.rule: f for f in unmirrored.findings}
+    assert "RabbitMQ applies 'a-ttl'" in by_rule["HA003"].message and "NOT mirrored" in by_rule["HA003"].message
+    assert "2 of the queues matching '^orders\\\\.' are not replicated" in by_rule["HA012"].message
+    assert "2 of 2 classic queues are not mirrored" in by_rule["HA001"].message
+
+
+def test_live_tie_whose_order_could_not_be_read_stays_unresolved_and_says_why_issue_16_8() -> None:
+    why = ("rabbit@a management API /api/definitions/%2F: HTTP 401: Not administrator user — user 'monitor' "
+           "needs the `administrator` tag to read a vhost's definitions export")
+    report = judge(_tie(None, refused=why), "HA003", "HA012", "HA001")
+    [tie] = [f for f in report.findings if f.rule == "HA003"]
+    assert f"which applies is undefined; only b-ha mirrors, so mirroring is left to chance (RabbitMQ's tie order " \
+        f"could not be read: {why})" in tie.message
+    assert tie.evidence["tie_order"] == "unknown" and "set_user_tags USER administrator" in tie.remediation
+    [unknown] = [c for c in report.checks if c.rule == "HA012"]
+    assert unknown.status == "unknown" and "tie order could not be read" in (unknown.reason or "")
+    assert "Not administrator user" in (unknown.reason or "")
+    assert statuses(report)[("HA001", None)] == "pass"  # the tied queues are not judged by a guessed winner
