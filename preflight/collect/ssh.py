@@ -13,22 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import shutil
-import stat
-import tempfile
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from rabbitmq_preflight import __version__
 from rabbitmq_preflight.collect.hostview import COLLECTOR_VERSION, NoCollectorOutput, build_script, parse_hostview
 from rabbitmq_preflight.facts import Facts, InventorySummary, Origin, SshSession, SshStatus, View
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
+from rabbitmq_preflight.ssh_launch import EARLY, control_dir, destination_of, spawn, ssh_argv
 
 MAX_OUTPUT = 4 << 20  # bytes of collector output read from one host
 MAX_STDERR = 64 << 10
-REMOTE_COMMAND = "exec sh -s"
 
 
 @dataclass(frozen=True)
@@ -46,12 +45,9 @@ def target_of(inv: Inventory, spec: NodeSpec) -> SshTarget:
     """`nodes.ssh` when given, else `[ssh] user` @ the node's address (what probes connect to)."""
     identity = str(inv.ssh.identity_file) if inv.ssh.identity_file else None
     known = str(inv.ssh.known_hosts_file) if inv.ssh.known_hosts_file else None
-    if spec.ssh:
-        user, _, host = spec.ssh.rpartition("@")
-        return SshTarget(spec.name, spec.ssh, host, user or None, identity, inv.ssh.port, known)
-    default = inv.ssh.user
-    return SshTarget(spec.name, f"{default}@{spec.target}" if default else spec.target, spec.target, default,
-                     identity, inv.ssh.port, known)
+    destination = destination_of(spec.name, spec.address, spec.ssh, inv.ssh.user)
+    user, _, host = destination.rpartition("@")
+    return SshTarget(spec.name, destination, host, user or None, identity, inv.ssh.port, known)
 
 
 def host_key_fix(target: SshTarget) -> str:
@@ -65,35 +61,13 @@ def host_key_fix(target: SshTarget) -> str:
             f">> {file}`; if the key changed, remove the old one first (`ssh-keygen -R {name} -f {file}`)")
 
 
-def control_dir() -> Path | None:
-    """A private directory for the reused connections' sockets, or None (then no reuse)."""
-    path = Path(tempfile.gettempdir()) / f"preflight-ssh-{os.getuid()}"
-    try:
-        path.mkdir(mode=0o700, exist_ok=True)
-        st = path.lstat()
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
-        return None  # someone else's, or open to others: a socket there could be another user's master
-    return path
-
-
-def ssh_command(inv: Inventory, target: SshTarget, connect_timeout: float, reuse: bool) -> list[str]:
-    cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(connect_timeout))}",
-           "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=1"]
-    if inv.ssh.port:
-        cmd += ["-p", str(inv.ssh.port)]
-    if inv.ssh.identity_file:
-        cmd += ["-i", str(inv.ssh.identity_file), "-o", "IdentitiesOnly=yes"]
-    if inv.ssh.known_hosts_file:
-        cmd += ["-o", f"UserKnownHostsFile={inv.ssh.known_hosts_file}", "-o", "StrictHostKeyChecking=yes"]
-    directory = control_dir() if reuse else None
-    if directory is not None:
-        cmd += ["-o", "ControlMaster=auto", "-o", f"ControlPath={directory}/%C",
-                "-o", f"ControlPersist={inv.ssh.control_persist}"]
-    else:
-        cmd += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
-    return [*cmd, "--", target.destination, REMOTE_COMMAND]
+def ssh_command(inv: Inventory, target: SshTarget, connect_timeout: float, reuse: bool,
+                control: Path | None = None) -> list[str]:
+    """The session's command line (`ssh_launch.ssh_argv`); `control`: where reused connections live
+    (default a private per-user directory; the daemon gives its own)."""
+    directory = control_dir(control) if reuse else None
+    return ssh_argv(target.destination, port=inv.ssh.port, identity=target.identity, known_hosts=target.known_hosts,
+                    connect_timeout=connect_timeout, control=directory, control_persist=inv.ssh.control_persist)
 
 
 def classify(returncode: int | None, stderr: str, target: SshTarget,
@@ -130,7 +104,8 @@ def _failed_view(target: SshTarget, session: SshSession, started: dt.datetime) -
                               duration_ms=session.duration_ms or 0.0), ssh=session)
 
 
-async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit: float, reuse: bool) -> View:
+async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit: float, reuse: bool,
+                       control: Path | None = None) -> View:
     """One host's view over SSH; never raises for what the host or the network did."""
     connect_timeout = inv.ssh.connect_timeout or timeout
     started = dt.datetime.now(dt.UTC)
@@ -145,20 +120,28 @@ async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit:
     if shutil.which("ssh") is None:
         s = session("unreachable", "no `ssh` client on this host", "install the OpenSSH client (openssh-client)")
         return _failed_view(target, s, started)
+    argv = ssh_command(inv, target, connect_timeout, reuse, control)
+    proc = EARLY.adopt(argv)  # started before the imports (`check --ssh`), when it is this very command
+    if proc is None:
+        try:
+            proc = spawn(argv)
+        except OSError as exc:
+            s = session("unreachable", f"cannot run ssh: {exc.strerror or exc}",
+                        "install the OpenSSH client (openssh-client)")
+            return _failed_view(target, s, started)
     script = build_script(inv, timeout).encode()
-    proc = await asyncio.create_subprocess_exec(
-        *ssh_command(inv, target, connect_timeout, reuse), stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
     try:
         async with asyncio.timeout(limit):
             out, err = await _exchange(proc, script)
     except TimeoutError:
         _kill(proc)
-        await proc.wait()
+        await asyncio.to_thread(proc.wait)
         status, detail, fix = classify(None, "", target, min(limit, connect_timeout))
         return _failed_view(target, session(status, detail, fix), started)
     except asyncio.CancelledError:
         _kill(proc)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=1)  # reaped: no zombie left behind
         raise
     after = time.time()
     text = out.decode("utf-8", "replace")
@@ -172,20 +155,28 @@ async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit:
     return view
 
 
-async def _exchange(proc: asyncio.subprocess.Process, script: bytes) -> tuple[bytes, bytes]:
+async def _exchange(proc: subprocess.Popen[bytes], script: bytes) -> tuple[bytes, bytes]:
     """Send the script, read at most MAX_OUTPUT of the reply (a host that streams more is cut off)."""
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    loop = asyncio.get_running_loop()
 
-    async def feed(stdin: asyncio.StreamWriter) -> None:
+    def feed(stdin: IO[bytes]) -> None:  # a thread: the script is written while the replies are read
         try:
             stdin.write(script)
-            await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
+            stdin.flush()
+        except (BrokenPipeError, ConnectionResetError, ValueError):
             pass  # the far end did not read it: the reply (or its absence) says why
         finally:
-            stdin.close()
+            with contextlib.suppress(OSError):
+                stdin.close()
 
-    async def bounded(stream: asyncio.StreamReader, limit: int) -> bytes:
+    async def reader(pipe: IO[bytes]) -> asyncio.StreamReader:
+        stream = asyncio.StreamReader(limit=1 << 16)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), pipe)
+        return stream
+
+    async def bounded(pipe: IO[bytes], limit: int) -> bytes:
+        stream = await reader(pipe)
         data = bytearray()
         while len(data) <= limit:
             chunk = await stream.read(1 << 16)
@@ -195,29 +186,32 @@ async def _exchange(proc: asyncio.subprocess.Process, script: bytes) -> tuple[by
         _kill(proc)  # more than we read: stop it, so that its other stream ends too
         return bytes(data[:limit])
 
-    _, out, err = await asyncio.gather(feed(proc.stdin), bounded(proc.stdout, MAX_OUTPUT),
+    _, out, err = await asyncio.gather(asyncio.to_thread(feed, proc.stdin), bounded(proc.stdout, MAX_OUTPUT),
                                        bounded(proc.stderr, MAX_STDERR))
-    await proc.wait()
+    await asyncio.to_thread(proc.wait)
     return out, err
 
 
-def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
 
 
-async def collect_views(inv: Inventory, timeout: float, deadline: float, reuse: bool | None = None) -> list[View]:
+async def collect_views(inv: Inventory, timeout: float, deadline: float, reuse: bool | None = None,
+                        control: Path | None = None) -> list[View]:
     """Every listed node's host, concurrently, each session bounded by the deadline."""
     reuse = inv.ssh.reuse if reuse is None else reuse
     # A session: the connection, then the collector's probes (each bounded by `timeout`, run together).
     limit = min(deadline, (inv.ssh.connect_timeout or timeout) + 2 * timeout + 1.0)
     specs = [spec for spec in inv.nodes if not spec.discovered]
-    return list(await asyncio.gather(*(collect_host(inv, target_of(inv, s), timeout, limit, reuse) for s in specs)))
+    return list(await asyncio.gather(*(collect_host(inv, target_of(inv, s), timeout, limit, reuse, control)
+                                       for s in specs)))
 
 
-def collect_over_ssh(inv: Inventory, timeout: float, deadline: float, reuse: bool | None = None) -> Facts:
-    views = asyncio.run(collect_views(inv, timeout, deadline, reuse))
+def collect_over_ssh(inv: Inventory, timeout: float, deadline: float, reuse: bool | None = None,
+                     control: Path | None = None) -> Facts:
+    views = asyncio.run(collect_views(inv, timeout, deadline, reuse, control))
     if not views:
         views = [View(origin=Origin(hostname="-", collected_at=dt.datetime.now(dt.UTC)))]
     return Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=views)

@@ -128,11 +128,16 @@ def check(**params: Any) -> None:
 
 
 def run_check_command(args: CheckArgs) -> int:
+    if args.problems():
+        raise UsageError(args.problems())
+    if args.ssh and args.inventory_path is not None:
+        from rabbitmq_preflight.ssh_launch import start_early
+
+        start_early(args.inventory_path, args.timeout)  # the hosts log in while the rest is imported
+
     from rabbitmq_preflight import gate
     from rabbitmq_preflight.pipeline import choose_rules
 
-    if args.problems():
-        raise UsageError(args.problems())
     reports = parse_report_specs(args.report_specs)
     inv = load_inventory_args(args.inventory_path, args.nodes, args.cookie_file) \
         if args.live or args.inventory_path is not None else None

@@ -27,6 +27,10 @@ def collect(nodes: tuple[str, ...], inventory_path: Path | None, cookie_file: Pa
     """Probe the cluster and write the facts as JSON (judge them later with `check --facts`)."""
 
     def body() -> int:
+        if ssh and inventory_path is not None:
+            from rabbitmq_preflight.ssh_launch import start_early
+
+            start_early(inventory_path, timeout)  # the hosts log in while the rest is imported
         from rabbitmq_preflight.pipeline import LiveProbe, OverSsh, Source, gather
 
         inv = load_inventory_args(inventory_path, nodes, cookie_file)
