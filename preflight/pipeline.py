@@ -99,6 +99,7 @@ class OverSsh:
     timeout: float | None = None
     deadline: float | None = None
     reuse: bool | None = None  # None: the inventory's `[ssh] reuse`
+    control: Path | None = None  # where reused connections live (the daemon's own); None: a per-user one
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def _start_ssh(inventory: Inventory, source: OverSsh) -> Callable[[], Facts]:
 
     def run() -> None:
         try:
-            result.append(collect_over_ssh(inventory, timeout, deadline, source.reuse))
+            result.append(collect_over_ssh(inventory, timeout, deadline, source.reuse, source.control))
         except BaseException as exc:  # re-raised in the caller's thread
             failure.append(exc)
 
