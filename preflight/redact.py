@@ -105,16 +105,18 @@ class Redactor:
         return facts
 
     def _walk(self, model: BaseModel) -> None:
-        fields = _FREE_TEXT.get(type(model), ())
+        cls, values = type(model), model.__dict__  # a model's fields, read without pydantic's attribute hooks
+        fields = _FREE_TEXT.get(cls, ())
         for name in fields:
-            value = getattr(model, name)
+            value = values.get(name)
             if isinstance(value, str):
-                setattr(model, name, self(value))
-        for name in _nested_fields(type(model)):
-            if name in fields:
-                continue
-            self._visit(getattr(model, name))
-        errors = getattr(model, "collector_errors", None)
+                clean = self(value)
+                if clean != value:
+                    setattr(model, name, clean)
+        for name in _nested_fields(cls):
+            if name not in fields:
+                self._visit(values.get(name))
+        errors = values.get("collector_errors")
         if isinstance(errors, list):
             errors[:] = [self(e) if isinstance(e, str) else e for e in errors]
 

@@ -182,11 +182,12 @@ async def _connect(host: str, port: int, timeout: float) -> socket.socket:
             except BlockingIOError:  # EINPROGRESS: wait until it is writable (connected, or failed)
                 pass
             signalled: asyncio.Future[None] = loop.create_future()
-            loop.add_writer(sock, _signal, signalled)
+            fd = sock.fileno()  # not the socket: the selector formats an unknown key's repr (getsockname…)
+            loop.add_writer(fd, _signal, signalled)
             try:
                 await asyncio.wait({signalled}, timeout=max(0.0, deadline - time.perf_counter()))
             finally:
-                loop.remove_writer(sock)
+                loop.remove_writer(fd)
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if error:
                 raise OSError(error, os.strerror(error))
