@@ -187,3 +187,24 @@ def start_early(inventory_path: Path, timeout: float | None) -> int:
     except (UsageError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return 0  # the validated load says what is wrong
     return EARLY.start(early_argvs(data, timeout))
+
+
+def close_masters(directory: Path) -> int:
+    """Ask every reused connection whose socket is in `directory` to exit (`ssh -O exit`): a long-running
+    process (the daemon) leaves no ssh behind when it stops. How many were asked."""
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError:
+        return 0
+    asked = 0
+    for entry in entries:
+        try:
+            if not stat.S_ISSOCK(entry.lstat().st_mode):
+                continue
+        except OSError:
+            continue
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(["ssh", "-o", f"ControlPath={entry}", "-O", "exit", "preflight-master"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=5, check=False)
+            asked += 1
+    return asked

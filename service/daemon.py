@@ -42,7 +42,15 @@ from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.errors import UsageError
 from rabbitmq_preflight.inventory import Inventory, InventoryError
 from rabbitmq_preflight.picture import picture_of
-from rabbitmq_preflight.pipeline import CheckRun, LiveProbe, choose_rules, judge, load_checked_inventory
+from rabbitmq_preflight.pipeline import (
+    CheckRun,
+    LiveProbe,
+    OverSsh,
+    Source,
+    choose_rules,
+    judge,
+    load_checked_inventory,
+)
 from rabbitmq_preflight.report import REPORT_SCHEMA, Report
 from rabbitmq_preflight.rule import Rule
 from rabbitmq_preflight.service.auditlog import (
@@ -87,6 +95,16 @@ class DaemonOptions:
     deadline: float | None = None
     cookie_file: Path | None = None
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    ssh: bool = False  # also collect on every node's host over SSH (`--ssh`)
+    ssh_control: Path | None = None  # the daemon's own directory of reused SSH connections
+
+
+def ssh_for_runs(inv: Inventory, schedule: Schedule) -> Inventory:
+    """Reused SSH connections outlive the gap between two audits (else every run would log in anew);
+    the daemon closes them when it stops (`close_masters`)."""
+    gap = schedule.nominal_interval() + schedule.jitter
+    persist = min(86_400, max(inv.ssh.control_persist, int(gap) + 60))
+    return inv.model_copy(update={"ssh": inv.ssh.model_copy(update={"control_persist": persist})})
 
 
 class SignalWaker:
@@ -260,10 +278,19 @@ class AuditDaemon(SignalLoop):
                 self._current = None
                 self._idle.set()
 
+    def sources(self) -> list[Source]:
+        """What `preflight check` would gather: the live probe, and with `--ssh` every node's host."""
+        sources: list[Source] = [LiveProbe(timeout=self.opts.timeout, deadline=self.opts.deadline)]
+        if self.opts.ssh:
+            sources.append(OverSsh(timeout=self.opts.timeout, deadline=self.opts.deadline,
+                                   control=self.opts.ssh_control))
+        return sources
+
     def _audit(self, run_id: str, inv: Inventory) -> None:
         try:
-            run = judge(inv, [LiveProbe(timeout=self.opts.timeout, deadline=self.opts.deadline)], self.rules,
-                        unknown_severity=self.opts.unknown_as)
+            if self.opts.ssh:
+                inv = ssh_for_runs(inv, self.opts.schedule)
+            run = judge(inv, self.sources(), self.rules, unknown_severity=self.opts.unknown_as)
         except Exception as exc:  # the daemon must outlive anything one run can throw
             reason = f"the audit run failed: {type(exc).__name__}: {exc}"
             self.error("run", reason, exc=exc, run_id=run_id, cluster=inv.cluster.name)
@@ -382,6 +409,7 @@ class AuditDaemon(SignalLoop):
             "listen": self.health.address if self.health else None,
             "previous_run_id": self.previous.run_id if self.previous else None,
             "systemd_notify": self.notifier.enabled, "watchdog_s": self.notifier.watchdog_seconds,
+            "ssh": self.opts.ssh,
         }
 
     def _report_blocked_reload(self, busy: float) -> None:
@@ -438,6 +466,7 @@ class AuditDaemon(SignalLoop):
         self.stop_starting_runs()
         scheduler.pause()
         self.settle(self.opts.stop_timeout)
+        self.close_connections()
         self.audit.record("audit.stop", **self.stop_record(reason))
         self.audit.close()
         if self.health is not None:
@@ -460,6 +489,13 @@ class AuditDaemon(SignalLoop):
         with self._lock:
             self.abandoned_run = None if finished or self._current is None else self._current[0]
         return self.abandoned_run is None
+
+    def close_connections(self) -> None:
+        """The reused SSH connections end with the daemon (unless a run is still using them)."""
+        if self.opts.ssh_control is not None and self.abandoned_run is None:
+            from rabbitmq_preflight.ssh_launch import close_masters
+
+            close_masters(self.opts.ssh_control)
 
     def stop_record(self, reason: str) -> dict[str, Any]:
         return {"reason": reason, "runs": self.runs, "abandoned_run": self.abandoned_run,

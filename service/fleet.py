@@ -185,6 +185,7 @@ class FleetDaemon(SignalLoop):
             member.settle(max(0.0, until - time.monotonic()))
         for name in sorted(self.members):
             member = self.members[name]
+            member.close_connections()
             member.audit.record("audit.stop", **member.stop_record(reason))
         self.audit.close()
         if self.health is not None:

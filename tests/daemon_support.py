@@ -26,7 +26,7 @@ Record = dict[str, Any]
 COMMON_FIELDS = {"schema", "ts", "event", "level"}
 EVENT_FIELDS: dict[str, set[str]] = {
     "audit.start": {"version", "pid", "inventory", "cluster", "nodes", "schedule", "fail_on", "rules",
-                    "state_dir", "audit_log", "listen", "previous_run_id"},
+                    "state_dir", "audit_log", "listen", "previous_run_id", "ssh"},
     "audit.run": {"run_id", "cluster", "inventory", "started_at", "finished_at", "duration_ms", "summary",
                   "findings", "checks", "timings", "tool", "report_schema", "fail_on", "failing",
                   "exit_code", "drift", "detail", "findings_count", "checks_count"},

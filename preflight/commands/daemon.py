@@ -46,12 +46,16 @@ def _default_state_dir() -> Path:
               help="Severity of a check that could not be performed.")
 @click.option("--select", multiple=True, help="Rule ids, id prefixes, slugs or families to run.")
 @click.option("--ignore", multiple=True, help="Rule ids, id prefixes, slugs or families to skip.")
+@click.option("--ssh", is_flag=True,
+              help="Also collect on every node's host over SSH, as `check --ssh` does (the inventory's [ssh] "
+                   "section; the service user needs the key and known_hosts). Connections are reused between "
+                   "audits (sockets in STATE_DIR/.ssh-mux) and closed when the daemon stops.")
 @click.option("--stop-timeout", callback=duration_option(0.0), default="10s", show_default=True,
               metavar="DURATION", help="On SIGTERM, how long a running audit may take before it is abandoned.")
 def daemon(inventory_paths: tuple[Path, ...], cookie_file: Path | None, timeout: float | None, deadline: float | None,
            interval: float | None, cron: str | None, jitter: float | None, audit_log: str,
            state_dir: Path | None, listen: str | None, fail_on: str, unknown_as: str,
-           select: tuple[str, ...], ignore: tuple[str, ...], stop_timeout: float) -> None:
+           select: tuple[str, ...], ignore: tuple[str, ...], stop_timeout: float, ssh: bool) -> None:
     """Run the check on a schedule; JSON audit log with drift, health and metrics (SIGHUP reloads)."""
 
     def body() -> int:
@@ -66,11 +70,12 @@ def daemon(inventory_paths: tuple[Path, ...], cookie_file: Path | None, timeout:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         paths = inventory_files(inventory_paths)
+        state = state_dir or _default_state_dir()
         opts = DaemonOptions(
-            inventory_path=paths[0], schedule=schedule, state_dir=state_dir or _default_state_dir(),
+            inventory_path=paths[0], schedule=schedule, state_dir=state,
             audit_log=audit_log, listen=listen_at, fail_on=fail_on, unknown_as=unknown_as,  # type: ignore[arg-type]
             select=select, ignore=ignore, timeout=timeout, deadline=deadline, cookie_file=cookie_file,
-            stop_timeout=stop_timeout,
+            stop_timeout=stop_timeout, ssh=ssh, ssh_control=state / ".ssh-mux" if ssh else None,
         )
         return run_daemon(opts) if len(paths) == 1 else run_fleet(opts, paths)
 
