@@ -67,29 +67,34 @@ res() {
   out HOSTSFILE "$1" $(awk -v h="$1" '{ sub(/#.*/, "") }
     NF > 1 { for (i = 2; i <= NF; i++) if (tolower($i) == tolower(h)) { print $1; break } }' /etc/hosts 2>/dev/null)
 }
-tcp() { # node role host port
-  if command -v bash >/dev/null 2>&1; then  # one process per test; bash times itself (no `date` forks)
-    e=$(timeout "$T" bash --norc --noprofile -c 's=${EPOCHREALTIME:-0}; exec 2>&1; exec 3<>"/dev/tcp/$0/$1" || exit 1
-      t=${EPOCHREALTIME:-0}; echo "ms=$(( (${t/./} - ${s/./}) / 1000 ))"' "$3" "$4"); rc=$?
+@TCPSTATUS@
+tcps() { # node role host port, repeated: every TCP test at once, all of them bounded by $T
+  if command -v bash >/dev/null 2>&1; then  # one bash for all: a test is a forked subshell, no program started
+    r=$(timeout "$T" bash --norc --noprofile -c '@TCPBASH@' tcps "$@"); rc=$?
+    [ -n "$r" ] && printf '%s\n' "$r"
+    while [ $# -ge 4 ]; do  # what did not answer within $T (timeout killed them all)
+      case $r in
+        *"TCP	$1	$2	$4	"*) ;;
+        *) if [ $rc -eq 124 ]; then out TCP "$1" "$2" "$4" timeout "" ""
+           else out TCP "$1" "$2" "$4" error "" "the TCP test ended without an answer (exit status $rc)"; fi ;;
+      esac
+      shift 4
+    done
   elif command -v python3 >/dev/null 2>&1; then
-    e=$(timeout "$T" python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])))' \
-      "$3" "$4" 2>&1); rc=$?
+    while [ $# -ge 4 ]; do tcppy "$1" "$2" "$3" "$4" & shift 4; done
+    wait
   else
-    out TCP "$1" "$2" "$4" error "" "neither bash nor python3 on this host to test TCP"; return
+    while [ $# -ge 4 ]; do
+      out TCP "$1" "$2" "$4" error "" "neither bash nor python3 on this host to test TCP"; shift 4
+    done
   fi
-  ms=''
-  case $rc in
-    0) st=open; case $e in ms=*) ms=${e#ms=} ;; esac; e='' ;;
-    124) st=timeout; e='' ;;
-    *) case $e in
-         *efused*) st=refused ;;
-         *"No route"*|*nreachable*) st=unreachable ;;
-         *"not known"*|*"resolution"*|*"No address"*|*"nodename nor"*) st=unresolvable ;;
-         *) st=error ;;
-       esac
-       e=$(clean "$e") ;;
-  esac
-  out TCP "$1" "$2" "$4" "$st" "$ms" "$e"
+}
+tcppy() { # node role host port: one Python 3 process per test, where there is no bash
+  e=$(timeout "$T" python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])))' \
+    "$3" "$4" 2>&1); rc=$?
+  if [ $rc -eq 0 ]; then out TCP "$1" "$2" "$4" open "" ""; return; fi
+  tcpstatus $rc "$e"; [ "$st" = timeout ] && e=''
+  out TCP "$1" "$2" "$4" "$st" "" "$(clean "$e")"
 }
 hex2b64() {
   h=$1; o=''
@@ -175,6 +180,34 @@ out CLOCKEND "$(date +%s.%N)"
 echo END
 """
 
+# How a failed TCP test reads: exit status $1 and message $2 -> $st. POSIX sh, run by sh and by bash.
+_TCP_STATUS = r"""tcpstatus() {
+  case $1 in
+    124) st=timeout ;;
+    *) case $2 in
+         *efused*) st=refused ;;
+         *"No route"*|*nreachable*) st=unreachable ;;
+         *"not known"*|*"resolution"*|*"No address"*|*"nodename nor"*) st=unresolvable ;;
+         *) st=error ;;
+       esac ;;
+  esac
+}"""
+# Every TCP test in one bash (`/dev/tcp`), each a subshell that times itself (EPOCHREALTIME, no `date`):
+# no program is started per test. In single quotes in the sh script, so no single quote in here.
+_TCP_BASH = _TCP_STATUS + r"""
+probe() {
+  e=$(exec 2>&1; s=${EPOCHREALTIME:-0}; exec 3<>"/dev/tcp/$3/$4" || exit 1
+      t=${EPOCHREALTIME:-0}; echo "ms=$(( (${t/./} - ${s/./}) / 1000 ))"); rc=$?
+  ms=
+  if [ $rc -eq 0 ]; then st=open; case $e in ms=*) ms=${e#ms=} ;; esac; e=
+  else tcpstatus $rc "$e"; e=${e//[[:cntrl:]]/ }; e=${e:0:300}; fi
+  printf "TCP\t%s\t%s\t%s\t%s\t%s\t%s\n" "$1" "$2" "$4" "$st" "$ms" "$e"
+}
+a=("$@")
+for ((i = 0; i < ${#a[@]}; i += 4)); do probe "${a[@]:i:4}" & done
+wait"""
+assert "'" not in _TCP_BASH
+
 
 def well_known_md5s() -> list[str]:
     """MD5 (hex) of every published cookie value: the host answers "is it one of these?", never the value."""
@@ -206,10 +239,10 @@ def build_script(inv: Inventory, timeout: float) -> str:
     probes = []
     for host in dict.fromkeys(spec.host for spec in inv.nodes):
         probes.append(f"res {q(host)} &")
-    for spec in inv.nodes:
-        for role, port in peer_ports(spec):
-            probes.append(f"tcp {q(spec.name)} {role} {q(spec.host)} {port} &")
-    body = (_SCRIPT.replace("@VERSION@", COLLECTOR_VERSION).replace("@HEADER@", HEADER)
+    tests = [f"{q(spec.name)} {role} {q(spec.host)} {port}" for spec in inv.nodes for role, port in peer_ports(spec)]
+    probes.append(f"tcps {' '.join(tests)} &")
+    body = (_SCRIPT.replace("@TCPSTATUS@", _TCP_STATUS).replace("@TCPBASH@", _TCP_BASH)
+            .replace("@VERSION@", COLLECTOR_VERSION).replace("@HEADER@", HEADER)
             .replace("@MAXCHARS@", str(MAX_COOKIE_CHARS)).replace("@PROBES@", "\n".join(probes)))
     return "\n".join(settings) + body
 

@@ -110,7 +110,7 @@ def test_the_script_writes_nothing_it_only_reads() -> None:
     redirections = re.findall(r"[0-9]?<?>>?(?!&)\s*([^\s&|;)]+)", script)
     # /dev/null, and the TCP test's socket (bash opens `/dev/tcp/HOST/PORT` as a connection, not a file)
     # ("1": awk's `NF > 1`, a comparison)
-    assert set(redirections) == {"/dev/null", "\"/dev/tcp/$0/$1\"", "1"}, redirections
+    assert set(redirections) == {"/dev/null", "\"/dev/tcp/$3/$4\"", "1"}, redirections
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_-]*", script))
     assert not words & {"mktemp", "tee", "touch", "rm", "mv", "cp", "dd", "install", "mkdir", "chmod", "ln"}
 
