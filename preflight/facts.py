@@ -17,7 +17,7 @@ from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from rabbitmq_preflight.configfiles.model import ConfigFacts
+from rabbitmq_preflight.configfiles.model import ConfigDocument, ConfigFacts, DocumentKind
 from rabbitmq_preflight.inventory import ExpectSection, Inventory, NodeSpec, Waiver
 from rabbitmq_preflight.outcomes import ErrorKind, ProbeFailure
 
@@ -596,3 +596,25 @@ class HostFacts(_Model):
     process: Observation[BrokerProcess] | None = None  # not_found: no RabbitMQ VM runs on the host
     disk: Observation[DiskSpace] | None = None  # free space where the data directory is
     node_dirs: Observation[list[str]] | None = None  # node directories (`rabbit@host`) under data_dir
+    memory_bytes: int | None = None  # MemTotal: what disk_free_limit.relative multiplies
+    config: HostConfig | None = None  # the node's config files, redacted on the host
+
+
+HostConfigStatus = Literal["read", "absent", "denied", "too_large", "error"]
+
+
+class HostConfigFile(_Model):
+    """One config file the node uses, found where its environment points (or RabbitMQ's default path)."""
+
+    kind: DocumentKind
+    path: str
+    found_from: str  # "default", "RABBITMQ_CONFIG_FILE in the node's environment", "CONFIG_FILE in …"
+    status: HostConfigStatus
+    detail: str | None = None  # why it was not read
+
+
+class HostConfig(_Model):
+    """The node's config files as read on its host (`check --ssh`), secrets already redacted there."""
+
+    files: list[HostConfigFile] = Field(default_factory=list)
+    documents: list[ConfigDocument] = Field(default_factory=list)  # parsed here; `file` is `node:path`

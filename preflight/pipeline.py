@@ -152,6 +152,8 @@ def gather(inventory: Inventory | None, sources: Sequence[Source]) -> Facts:
     for source in sources:
         if isinstance(source, ConfigFiles):
             facts = _with_config(facts, source, inventory)
+    if facts is not None:
+        facts = _with_host_configs(facts, inventory)
     if facts is None:
         raise UsageError("nothing to judge: give an inventory, node names, --facts or --definitions")
     if inventory is not None:
@@ -256,6 +258,16 @@ def _with_definitions(facts: Facts | None, path: Path) -> Facts:
     from rabbitmq_preflight.definitions import with_definitions
 
     return with_definitions(facts, path)
+
+
+def _with_host_configs(facts: Facts, inventory: Inventory | None) -> Facts:
+    """The config files collected on the nodes' hosts (`--ssh`, or saved facts of one) join `Facts.config`."""
+    if not any(v.host is not None and v.host.config is not None for v in facts.views):
+        return facts
+    from rabbitmq_preflight.configfiles.judge import with_host_configs
+
+    expect = inventory.expect.rabbitmq if inventory is not None else facts.inventory.expect.rabbitmq
+    return with_host_configs(facts, expect, "inventory expect.rabbitmq" if expect else None)
 
 
 def _with_config(facts: Facts | None, source: ConfigFiles, inventory: Inventory | None) -> Facts:

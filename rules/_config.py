@@ -37,6 +37,7 @@ class NodeConfig:
     plugins: set[str] | None = None  # None: which plugins are enabled is not known
     series: str | None = None
     series_from: str = ""
+    unread: list[str] = field(default_factory=list)  # files on the node's host that could not be read (--ssh)
 
     @property
     def table_series(self) -> str:
@@ -45,9 +46,12 @@ class NodeConfig:
 
     @property
     def config_unknown(self) -> str | None:
-        """Why this node's config cannot be judged as a whole (it mounts config that was not linted)."""
+        """Why this node's config cannot be judged as a whole (it mounts config that was not linted, or a
+        file on its host could not be read)."""
         if self.workload is not None and self.workload.unread_configs:
             return f"{self.label} mounts config that was not linted ({', '.join(self.workload.unread_configs)})"
+        if self.unread:
+            return f"{self.label}'s config could not be read on its host ({'; '.join(self.unread)})"
         return None
 
     @property
@@ -145,8 +149,10 @@ def node_configs(facts: Facts) -> list[NodeConfig]:
             nodes.append(node)
     groups: dict[str, NodeConfig] = {}
     series, source = _target(facts, None)
+    nodes += _host_nodes(facts, docs, series, source)
     for doc in docs:
-        if doc.workloads or doc.file in mounted or doc.kind in {"definitions", "compose", "kubernetes"}:
+        if doc.host is not None or doc.workloads or doc.file in mounted or \
+                doc.kind in {"definitions", "compose", "kubernetes"}:
             continue
         path = doc.file
         base = os.path.basename(path)
@@ -159,6 +165,24 @@ def node_configs(facts: Facts) -> list[NodeConfig]:
         _add_document(groups[key], doc)
     nodes += groups.values()
     return nodes
+
+
+def _host_nodes(facts: Facts, docs: list[ConfigDocument], series: str | None, source: str) -> list[NodeConfig]:
+    """One node per host whose config was read over SSH (its files, whatever their directories), all of
+    them one cluster: the inventory's. A host with no config file at all is a node with no settings."""
+    hosts = facts.config.hosts if facts.config is not None else {}
+    nodes: dict[str, NodeConfig] = {}
+    for host in hosts:
+        nodes[host] = NodeConfig(label=host, file=f"{host}:", line=1, cluster=facts.inventory.cluster,
+                                 series=series, series_from=source, unread=list(hosts[host]))
+    for doc in docs:
+        node = nodes.get(doc.host) if doc.host is not None else None
+        if node is None:
+            continue
+        if node.file.endswith(":") or doc.kind == "rabbitmq.conf":
+            node.file = doc.file
+        _add_document(node, doc)
+    return list(nodes.values())
 
 
 def clusters(facts: Facts) -> Iterator[list[NodeConfig]]:

@@ -176,10 +176,10 @@ def config_partition_handling(facts: Facts) -> Iterator[Result]:
         if not clustered(nodes):
             continue
         for node in nodes:
-            if not node.settings and not node.advanced and node.workload is None:
-                continue
             if node.config_unknown:
                 yield Skip(node.label, node.config_unknown, subject=f"{node.file}:{node.label}:partition")
+                continue
+            if not node.settings and not node.advanced and node.workload is None:
                 continue
             series = node.series
             if series is not None and series_of(series) and int(series.split(".")[0]) >= 4:

@@ -52,10 +52,10 @@ def config_unparseable(facts: Facts) -> Iterator[Result]:
         return
     for doc in docs:
         if not doc.problems:
-            yield Pass(None, subject=doc.file)
+            yield Pass(doc.host, subject=doc.file)
         for p in doc.problems:
             where = f"{p.file}:{p.line}" if p.line else p.file
-            yield Fail(None, f"{where}: {p.message}" + (" (a template: judged as written)" if p.template else ""),
+            yield Fail(doc.host, f"{where}: {p.message}" + (" (a template: judged as written)" if p.template else ""),
                        subject=f"{p.file}:{p.line}", file=p.file, line=p.line,
                        severity="warning" if p.template else None, evidence={"kind": doc.kind})
 

@@ -9,6 +9,10 @@ NODES = ("rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3")
 ADDRESSES = {"rabbit1": "10.0.0.11", "rabbit2": "10.0.0.12", "rabbit3": "10.0.0.13"}
 PORTS = (("epmd", 4369), ("dist", 25672), ("amqp", 5672), ("management", 15672))
 FINGERPRINT = "YnhzY4K1dzGv/JarGQe3nw=="  # base64(md5("ABCDEFGHIJKLMNOPQRST"))
+CONFIG_SLOTS = {"env": ("rabbitmq-env.conf", "/etc/rabbitmq/rabbitmq-env.conf"),
+                "main": ("rabbitmq.conf", "/etc/rabbitmq/rabbitmq.conf"),
+                "advanced": ("advanced.config", "/etc/rabbitmq/advanced.config"),
+                "plugins": ("enabled_plugins", "/etc/rabbitmq/enabled_plugins")}
 
 
 def inventory(nodes: tuple[str, ...] = NODES) -> Inventory:
@@ -18,7 +22,8 @@ def inventory(nodes: tuple[str, ...] = NODES) -> Inventory:
 def reply(host: str, *, clock: float = 1_000_000.0, tcp: dict[tuple[str, str], str] | None = None,
           hosts: dict[str, str | None] | None = None, mode: str = "400", owner: str = "rabbitmq",
           fingerprint: str = FINGERPRINT, nofile: int = 65536, node_dirs: tuple[str, ...] | None = None,
-          banner: str = "") -> str:
+          banner: str = "", disk_kib: tuple[int, int] = (1000000, 500000), mem_kib: int | None = None,
+          config: dict[str, str] | None = None) -> str:
     """What the collector prints on `host`: every name resolved as `hosts` says (default: right), every
     port open unless `tcp[(node, role)]` says otherwise."""
     tcp = tcp or {}
@@ -35,7 +40,13 @@ def reply(host: str, *, clock: float = 1_000_000.0, tcp: dict[tuple[str, str], s
     lines += [f"COOKIE\t/var/lib/rabbitmq/.erlang.cookie\tpresent\t{mode}:{owner}:20:regular file",
               f"COOKIEVALUE\t{fingerprint}\t20\t20\t0\t0\t0",
               f"BROKER\t4242\trabbitmq\t0\t0\t{nofile}\t{nofile}",
-              "DISK\tok\t1000000\t500000", "NODEDIRS\tok"]
+              f"DISK\tok\t{disk_kib[0]}\t{disk_kib[1]}", "NODEDIRS\tok"]
+    if mem_kib is not None:
+        lines.append(f"MEM\t{mem_kib}")
+    for slot, (kind, path) in CONFIG_SLOTS.items():  # `config`: {slot: text} read at the default paths
+        if config is not None:
+            lines.append(f"CONFFILE\t{slot}\t{kind}\t{path}\t{'read' if slot in config else 'absent'}\tdefault")
+            lines += [f"CONFLINE\t{slot}\t{n}\t{t}" for n, t in enumerate(config.get(slot, "").split("\n"), 1) if t]
     lines += [f"NODEDIR\t{d}" for d in (node_dirs if node_dirs is not None else (f"rabbit@{host}",))]
     lines += [f"CLOCKEND\t{clock:.6f}", "END", ""]
     return "\n".join(lines)

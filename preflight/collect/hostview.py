@@ -20,6 +20,8 @@ import shlex
 from dataclasses import dataclass, field
 
 from rabbitmq_preflight.collect.cookie import MAX_COOKIE_CHARS, WELL_KNOWN
+from rabbitmq_preflight.collect.hostconfig import ETC_DIR, ConfigReply, secret_pattern
+from rabbitmq_preflight.collect.hostconfig import script_part as config_script
 from rabbitmq_preflight.facts import (
     BrokerProcess,
     ClockReading,
@@ -43,7 +45,7 @@ from rabbitmq_preflight.outcomes import ErrorKind
 
 COLLECTOR_VERSION = "1"
 HEADER = "PREFLIGHT-HOSTVIEW"
-MAX_LINES = 20_000
+MAX_LINES = 40_000  # node records, plus up to 4 config files of MAX_FILE_LINES
 MAX_LINE = 4096
 MAX_FIELD = 512
 
@@ -141,13 +143,20 @@ cookie() {
   v=''; c=''; r=''
   out COOKIEVALUE "$fp" "$n" "$distinct" "$wk" "$rep" "$edge"
 }
-broker() {
+brokerpid() { # the RabbitMQ VM in this network namespace (the lab's hosts share one pid namespace)
   me=$(readlink /proc/self/ns/net 2>/dev/null)
   for pid in $(grep -la 'beam' /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
     cmd=$(tr '\000' ' ' 2>/dev/null < "/proc/$pid/cmdline")
     case $cmd in *" -s rabbit boot"*) ;; *) continue ;; esac
     ns=$(readlink "/proc/$pid/ns/net" 2>/dev/null)
     [ -n "$ns" ] && [ -n "$me" ] && [ "$ns" != "$me" ] && continue
+    echo "$pid"; return
+  done
+}
+broker() {
+  pid=$(brokerpid)
+  if [ -n "$pid" ]; then
+    cmd=$(tr '\000' ' ' 2>/dev/null < "/proc/$pid/cmdline")
     lim=$(awk '/^Max open files/ { print $4 "\t" $5 }' "/proc/$pid/limits" 2>/dev/null)
     case $cmd in *" -setcookie "*) argv=1 ;; *) argv=0 ;; esac
     if [ -r "/proc/$pid/environ" ] && envs=$(tr '\000' '\n' 2>/dev/null < "/proc/$pid/environ"); then
@@ -157,7 +166,7 @@ RABBITMQ_ERLANG_COOKIE="*) env=1 ;; *) env=0 ;; esac
     envs=''
     out BROKER "$pid" "$(stat -c %U "/proc/$pid" 2>/dev/null)" "$argv" "$env" $lim
     return
-  done
+  fi
   out BROKER none
 }
 disk() {
@@ -170,11 +179,14 @@ nodedirs() {
   out NODEDIRS ok
   for e in "$DATA_DIR"/*@*; do [ -d "$e" ] && out NODEDIR "${e##*/}"; done
 }
+out MEM "$(awk '/^MemTotal:/ { print $2; exit }' /proc/meminfo 2>/dev/null)"
+@CONFIGS@
 @PROBES@
 cookie &
 broker &
 disk &
 nodedirs &
+configs &
 wait
 out CLOCKEND "$(date +%s.%N)"
 echo END
@@ -227,14 +239,17 @@ def peer_ports(spec: NodeSpec) -> list[tuple[PortRole, int]]:
     return ports
 
 
-def build_script(inv: Inventory, timeout: float) -> str:
-    """The collector for one host: every node's host resolved and every peer port tried from there."""
+def build_script(inv: Inventory, timeout: float, etc_dir: str = ETC_DIR) -> str:
+    """The collector for one host: every node's host resolved and every peer port tried from there,
+    and the node's config files read (`etc_dir`: where RabbitMQ looks by default)."""
     q = shlex.quote
     settings = [
         f"T={q(f'{max(0.1, timeout):g}')}",
         f"DATA_DIR={q(inv.ssh.data_dir)}",
         f"COOKIE={q(inv.ssh.cookie_file)}",
         f"WELL_KNOWN={q(' '.join(well_known_md5s()))}",
+        f"ETC={q(etc_dir)}",
+        f"SECRET={q(secret_pattern())}",
     ]
     probes = []
     for host in dict.fromkeys(spec.host for spec in inv.nodes):
@@ -243,7 +258,8 @@ def build_script(inv: Inventory, timeout: float) -> str:
     probes.append(f"tcps {' '.join(tests)} &")
     body = (_SCRIPT.replace("@TCPSTATUS@", _TCP_STATUS).replace("@TCPBASH@", _TCP_BASH)
             .replace("@VERSION@", COLLECTOR_VERSION).replace("@HEADER@", HEADER)
-            .replace("@MAXCHARS@", str(MAX_COOKIE_CHARS)).replace("@PROBES@", "\n".join(probes)))
+            .replace("@MAXCHARS@", str(MAX_COOKIE_CHARS)).replace("@PROBES@", "\n".join(probes))
+            .replace("@CONFIGS@", config_script()))
     return "\n".join(settings) + body
 
 
@@ -269,6 +285,8 @@ class _Reply:
     argv_cookie: bool | None = None  # `-setcookie` on the broker's command line (visible in `ps`)
     env_cookie: bool | None = None  # RABBITMQ_ERLANG_COOKIE in its environment (None: not readable)
     wait: float | None = None  # the script's per-probe timeout, seconds
+    memory: int | None = None  # MemTotal, bytes
+    config: ConfigReply = field(default_factory=ConfigReply)
     ignored: int = 0
 
 
@@ -477,6 +495,17 @@ class _Parser:
             return True
         return False
 
+    def _r_mem(self, args: list[str]) -> bool:
+        kib = _int(args[0], 1, 2**40) if args else None
+        self.reply.memory = kib * 1024 if kib is not None else None
+        return kib is not None
+
+    def _r_conffile(self, args: list[str]) -> bool:
+        return self.reply.config.conffile(args)
+
+    def _r_confline(self, args: list[str]) -> bool:
+        return self.reply.config.confline(args)
+
     def _r_nodedirs(self, args: list[str]) -> bool:
         data_dir = self.inv.ssh.data_dir
         if args[:1] == ["ok"]:
@@ -562,7 +591,7 @@ def _view(reply: _Reply, inv: Inventory, node: str, local_before: float, local_a
     if reply.clock is not None:
         clock = ClockReading(remote=reply.clock, local_before=local_before, local_after=local_after)
     host = HostFacts(data_dir=inv.ssh.data_dir, clock=clock, process=reply.process, disk=reply.disk,
-                     node_dirs=reply.node_dirs)
+                     node_dirs=reply.node_dirs, memory_bytes=reply.memory, config=reply.config.host_config(node))
     return View(origin=origin, nodes=nodes, cookie=cookie, resolution=resolution, host=host)
 
 

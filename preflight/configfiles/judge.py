@@ -14,7 +14,7 @@ from rabbitmq_preflight.configfiles.load import load_config
 from rabbitmq_preflight.configfiles.model import ConfigFacts, ParseProblem
 from rabbitmq_preflight.configfiles.schema import series_of
 from rabbitmq_preflight.errors import UsageError
-from rabbitmq_preflight.facts import Facts, InventorySummary, Origin, View
+from rabbitmq_preflight.facts import Facts, HostConfig, InventorySummary, Origin, View
 from rabbitmq_preflight.inventory import Inventory
 
 
@@ -64,3 +64,35 @@ def with_config(facts: Facts | None, paths: tuple[Path, ...], target: str | None
     config = ConfigFacts(documents=documents, target=target, target_from=target_from,
                          live=live[0] if live else None, live_from=live[1] if live else None)
     return facts.model_copy(update={"config": config})
+
+
+def with_host_configs(facts: Facts, target: str | None, target_from: str | None) -> Facts:
+    """Add the config files read on each node's host over SSH (`View.host.config`) to `Facts.config`, beside
+    any files given with `--config`: the `config` rules then judge them as they judge local files, each
+    host's files as one node (rules/_config.py). Unchanged when no host's config was collected."""
+    hosts: dict[str, list[str]] = {}
+    documents = []
+    for view in facts.views:
+        found = view.host.config if view.host is not None else None
+        if found is None or view.origin.node is None or view.origin.node in hosts:
+            continue
+        hosts[view.origin.node] = unread(found)
+        documents += found.documents
+    if not hosts:
+        return facts
+    if facts.config is not None:
+        merged = facts.config.model_copy(update={"documents": [*facts.config.documents, *documents],
+                                                 "hosts": {**facts.config.hosts, **hosts}})
+        return facts.model_copy(update={"config": merged})
+    live = live_series(facts)
+    series = series_of(target) if target is not None else None
+    config = ConfigFacts(documents=documents, hosts=hosts, target=series, target_from=target_from if series else None,
+                         live=live[0] if live else None, live_from=live[1] if live else None)
+    return facts.model_copy(update={"config": config})
+
+
+def unread(config: HostConfig) -> list[str]:
+    """`path: why` for each file the node uses that the collector could not read."""
+    why = {"denied": "not readable by the SSH user", "too_large": "too large to collect", "error": "not a file"}
+    return [f"{f.path}: {why[f.status]}" + (f" ({f.detail})" if f.detail else "")
+            for f in config.files if f.status in why]

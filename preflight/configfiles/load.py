@@ -141,21 +141,34 @@ def parse_file(path: Path, kind: DocumentKind | None = None) -> tuple[ConfigDocu
     if kind is None:
         raise UsageError(f"{file}: not a RabbitMQ config file (rabbitmq.conf, advanced.config, rabbitmq-env.conf, "
                          "enabled_plugins, definitions, docker-compose or Kubernetes YAML)")
+    if kind in NODE_FILE_KINDS:
+        return parse_text(text, file, kind, template, dotenv=path.name.endswith(".env")), None
+    if kind == "definitions":
+        return _definitions_document(path, file, template), None
+    return _yaml_document(text, file, template)
+
+
+NODE_FILE_KINDS: frozenset[DocumentKind] = frozenset({"rabbitmq.conf", "advanced.config", "enabled_plugins",
+                                                      "rabbitmq-env.conf"})
+
+
+def parse_text(text: str, file: str, kind: DocumentKind, template: bool = False,
+               dotenv: bool = False) -> ConfigDocument:
+    """One of a node's own files (NODE_FILE_KINDS) from its text, wherever it was read (here, or on the
+    node's host over SSH); `dotenv`: a `.env` file, whose names are not prefixed with RABBITMQ_."""
     if kind == "rabbitmq.conf":
         settings, problems = rabbitmq_conf.parse(text, file)
         for p in problems:
             p.template = template
-        return ConfigDocument(file=file, kind=kind, settings=settings, problems=problems), None
+        return ConfigDocument(file=file, kind=kind, settings=settings, problems=problems)
     if kind in {"advanced.config", "enabled_plugins"}:
-        return _erlang_document(text, file, kind, template), None
+        return _erlang_document(text, file, kind, template)
     if kind == "rabbitmq-env.conf":
         pairs, problems = envfile.parse(text, file)
-        env = [env_setting(name if name.startswith("RABBITMQ_") or path.name.endswith(".env") or name == "HOSTNAME"
+        env = [env_setting(name if name.startswith("RABBITMQ_") or dotenv or name == "HOSTNAME"
                            else f"RABBITMQ_{name}", value, file, line) for name, value, line in pairs]
-        return ConfigDocument(file=file, kind=kind, env=env, problems=problems), None
-    if kind == "definitions":
-        return _definitions_document(path, file, template), None
-    return _yaml_document(text, file, template)
+        return ConfigDocument(file=file, kind=kind, env=env, problems=problems)
+    raise ValueError(f"not a node file kind: {kind}")
 
 
 MOUNT_KINDS: dict[str, DocumentKind] = {

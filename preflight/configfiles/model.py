@@ -99,6 +99,7 @@ class ConfigDocument(_Model):
     secrets: list[EnvSetting] = Field(default_factory=list)  # k8s Secret / ConfigMap keys holding a cookie
     problems: list[ParseProblem] = Field(default_factory=list)
     rabbitmq_version: str | None = None  # definitions export
+    host: str | None = None  # read over SSH on this node's host (`check --ssh`); `file` is then `node:path`
 
 
 class ConfigFacts(_Model):
@@ -109,3 +110,6 @@ class ConfigFacts(_Model):
     target_from: str | None = None  # "--rabbitmq", "inventory expect.rabbitmq"
     live: str | None = None  # the series the probed cluster runs (`check --config`): after image tags
     live_from: str | None = None
+    # node -> the config files it uses that could not be read on its host (`check --ssh`); every node whose
+    # config was collected is a key, so a host with no config file at all still counts as one node
+    hosts: dict[str, list[str]] = Field(default_factory=dict)

@@ -19,7 +19,7 @@ def cookie_traits(value: str) -> CookieTraits:
 
 def env_setting(name: str, value: str, file: str, line: int) -> EnvSetting:
     """An environment assignment with any secret replaced by what can be said about it."""
-    literal = bool(value) and not templated(value) and "$(" not in value
+    literal = bool(value) and value != REDACTED and not templated(value) and "$(" not in value  # REDACTED: on its host
     if name in COOKIE_VARS or name.endswith("ERLANG_COOKIE"):
         return EnvSetting(name=name, value=value if not literal else REDACTED, file=file, line=line,
                           cookie=cookie_traits(value) if literal else None)
