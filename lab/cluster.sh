@@ -211,6 +211,13 @@ UsePAM no
 PrintMotd no
 MaxStartups 100
 EOF
+  # The hosts share this machine's /root, and sshd's login shell (`bash -c`, run "by sshd") sources
+  # ~/.bashrc: here a developer's (pyenv init, ~0.1 s of CPU per session), which no RabbitMQ host has.
+  # Each host gets root's ~/.bashrc of its own, a comment, bound in its mount namespace.
+  printf '# preflight lab host %s: root%ss ~/.bashrc, nothing to run -- LAB ONLY\n' "$h" "'" > "$d/bashrc"
+  # shellcheck disable=SC2016  # the script gets its value as an argument
+  hexec "$h" sh -c '[ ! -f /root/.bashrc ] || mountpoint -q /root/.bashrc || mount --bind "$1" /root/.bashrc' \
+    sh "$d/bashrc" || return 1
   [ -n "$(sshd_pid "$h")" ] && { kill -CONT "$(sshd_pid "$h")" 2>/dev/null; return 0; }
   (
     for fd in /proc/"$BASHPID"/fd/*; do
@@ -301,6 +308,7 @@ health() {
     if have_sshd; then
       [ -n "$(sshd_pid "$h")" ] && [ "$(ps -o state= -p "$(sshd_pid "$h")" | tr -d ' ')" != T ] || out+=("$h: sshd not running")
       cmp -s "$SSHD_DIR/$h/authorized_keys" "$LAB/ssh/id_ed25519.pub" || out+=("$h: sshd does not accept the lab key")
+      [ ! -f /root/.bashrc ] || hexec "$h" mountpoint -q /root/.bashrc || out+=("$h: root's ~/.bashrc is this machine's")
     fi
     got=$(api_nodes "$h" 2>/dev/null | sort)
     stats_up "$h" || out+=("$h: no runtime metrics in /api/nodes yet")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Lab, run_preflight
+from tests.daemon_support import start_daemon
 
 pytestmark = pytest.mark.lab
 
@@ -175,3 +178,40 @@ def test_unknown_and_changed_host_keys_are_unknown_with_the_fix_and_the_others_a
         == {"open"}
     assert rows["rabbit@rabbit2"]["collected"] is False and rows["rabbit@rabbit3"]["collected"] is False
     assert "assword" not in result.stderr
+
+
+def ssh_processes_using(directory: Path) -> list[str]:
+    """Command lines of every process that names `directory` (the clients and the masters, "ssh: DIR/… [mux]")."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(directory) in cmdline and "ssh" in cmdline:
+                found.append(cmdline)
+    return found
+
+
+def test_the_daemon_with_ssh_reuses_one_connection_per_host_and_leaves_no_ssh_behind(lab: Lab, tmp_path: Path) -> None:
+    state = Path(tempfile.mkdtemp(prefix="pf-", dir="/tmp"))  # short: its sockets' paths must fit
+    try:
+        daemon = start_daemon(tmp_path, "-i", str(lab.inventory), "--ssh", "--interval", "1s", "--state-dir",
+                              str(state), "--select", "REMOTE001")
+        try:
+            assert daemon.wait_event("audit.start")["ssh"] is True
+            for _ in range(4):
+                run = daemon.wait_event("audit.run", timeout=60)
+                _, checks = daemon.run_details(run)
+                assert {c["node"]: c["status"] for c in checks} == {f"rabbit@rabbit{i}": "pass" for i in (1, 2, 3)}
+            masters = [c for c in ssh_processes_using(state / ".ssh-mux") if "[mux]" in c]
+            assert 1 <= len(masters) <= 3, masters  # one per host at most, run after run
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait_exit(30) == 0
+        finally:
+            daemon.stop()
+        assert daemon.wait_event("audit.stop")["runs"] >= 4
+        assert ssh_processes_using(state / ".ssh-mux") == []  # `ssh -O exit` closed every connection
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
