@@ -1,16 +1,20 @@
 """Rules on what only each node's own host can see (`check --ssh`): the SSH sessions themselves, the
-hosts' clocks, the broker's open-files limit and stale node directories. Families vary (cluster,
+hosts' clocks, the broker's open-files limit, stale node directories and free disk space. Families vary (cluster,
 resources, hostname); the prefix REMOTE names this module. The all-pairs port matrix read both ways
 is PORT006, with the other port rules. Facts: `View.ssh`, `View.host`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._config import node_configs
+from rabbitmq_preflight.rules._management import cluster_nodes
 from rabbitmq_preflight.rules._shell import on_host, shell_path, shell_quote
+from rabbitmq_preflight.rules.health import size
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts, View
@@ -196,3 +200,131 @@ def orphaned_node_directory(facts: Facts) -> Iterator[Result]:
                              f"`mv {shell_path(path)} {shell_path(path + '.orphaned')}`"),
                 evidence={"directory": name, "data_dir": data_dir, "running_node": node},
             )
+
+
+DISK_FREE_DEFAULT = 50_000_000  # bytes: disk_free_limit's default in 3.x and 4.x (docs/reference.md §9)
+DISK_MARGIN = 2  # warn below twice the limit: as much room left before the alarm as the alarm keeps in reserve
+_BINARY = {"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30,
+           "ti": 1 << 40, "tib": 1 << 40}
+_DECIMAL = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
+_LETTER = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+def information_bytes(text: str, series: str | None) -> int | None:
+    """A size as rabbit_resource_monitor_misc:parse_information_unit reads it (`2000000`, `1GB`, `512MiB`).
+    Single letters (`2G`) are 1024-based before 3.13 and 1000-based from 3.13 (docs/reference.md §9); for
+    an unknown series the larger reading is taken, so the check never passes a node that would alarm."""
+    m = re.fullmatch(r"([0-9]{1,19})([A-Za-z]{0,3})", text.strip().strip('"'))
+    if m is None:
+        return None
+    number, unit = int(m.group(1)), m.group(2)
+    if not unit:
+        return number
+    if unit.lower() in _BINARY:
+        return number * _BINARY[unit.lower()]
+    if unit.lower() in _DECIMAL:
+        return number * _DECIMAL[unit.lower()]
+    if unit.lower() in _LETTER:
+        decimal = series is not None and tuple(int(p) for p in series.split(".")[:2] if p.isdigit()) >= (3, 13)
+        base: int = 1000 if decimal else 1024
+        return int(number * base ** _LETTER[unit.lower()])
+    return None
+
+
+def _relative(value: str) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if 0 <= number < 1000 else None
+
+
+def disk_free_limit(facts: Facts, view: View) -> tuple[int, str] | Unknown:
+    """The node's disk_free_limit in bytes and where it came from: what the node itself reports
+    (/api/nodes), else its config read on the host (advanced.config over rabbitmq.conf), else the default."""
+    node = str(view.origin.node)
+    for member in cluster_nodes(facts) or []:
+        if member.name == node and member.disk_free_limit is not None:
+            return member.disk_free_limit, "as the node reports it in /api/nodes"
+    config = next((n for n in node_configs(facts) if n.label == node and n.workload is None and n.file.startswith(
+        f"{node}:")), None)
+    if config is None:
+        return Unknown(node, f"{node}'s config was not collected and the management API does not report its "
+                             "disk_free_limit")
+    if config.unread:
+        return Unknown(node, f"{config.config_unknown}: its disk_free_limit is not known")
+    memory = view.host.memory_bytes if view.host is not None else None
+    override = config.setting("total_memory_available_override_value")
+    if override is not None:
+        memory = information_bytes(override.value, config.series)
+    advanced = next((s for s in reversed(config.advanced) if s.key == "rabbit.disk_free_limit"), None)
+    settings = [s for s in config.settings if s.key in {"disk_free_limit.absolute", "disk_free_limit.relative"}]
+    chosen = advanced or (settings[-1] if settings else None)
+    if chosen is None:
+        return DISK_FREE_DEFAULT, "RabbitMQ's default: its config does not set disk_free_limit"
+    where = f"{chosen.file}:{chosen.line}"
+    rel = re.fullmatch(r"\{\s*mem_relative\s*,\s*([0-9.]+)\s*\}", chosen.value) if chosen is advanced else None
+    factor = _relative(rel.group(1)) if rel else _relative(chosen.value) \
+        if chosen.key == "disk_free_limit.relative" else None
+    if factor is not None:
+        if memory is None:
+            return Unknown(node, f"{where} sets disk_free_limit relative to memory, and {node}'s total memory "
+                                 "was not read")
+        return round(factor * memory), f"{factor:g} × {memory // (1 << 20)} MiB of memory, {where}"
+    absolute = information_bytes(chosen.value, config.series)
+    if absolute is None:
+        return Unknown(node, f"{where} sets disk_free_limit to {chosen.value!r}, which is not read here "
+                             "(strings in advanced.config stay on the host)")
+    return absolute, where
+
+
+@rule(
+    id="REMOTE006",
+    slug="disk-space-low",
+    family="resources",
+    severity="error",
+    title="Free disk space at the data directory is below (or near) the node's disk_free_limit",
+    rationale="""
+        RabbitMQ checks the free space of the volume holding its data directory against
+        `disk_free_limit` (default 50 MB in 3.x and 4.x; `disk_free_limit.absolute`, or `.relative` to
+        total memory). Below it, the node raises the disk alarm and every publisher in the cluster is
+        blocked until space is freed. Below twice the limit (a warning), the volume has less room left
+        before the alarm than the alarm itself keeps in reserve: one burst of persistent messages, a
+        quorum queue's log or a message store compaction away. The limit is the node's own
+        (/api/nodes) when the management API is configured, else the one its config files set.
+    """,
+    remediation="Free space on the data volume (or grow it), and keep disk_free_limit above the memory in use.",
+)
+def disk_space_low(facts: Facts) -> Iterator[Result]:
+    views = _host_views(facts)
+    if not views:
+        yield Skip(None, "no host was collected over SSH (run with --ssh)")
+        return
+    for view in views:
+        node = str(view.origin.node)
+        disk = view.host.disk if view.host is not None else None
+        if disk is None or disk.value is None:
+            yield Unknown(node, disk.reason() if disk is not None else "free disk space was not measured")
+            continue
+        limit = disk_free_limit(facts, view)
+        if isinstance(limit, Unknown):
+            yield limit
+            continue
+        need, how = limit
+        free, path = disk.value.available_bytes, disk.value.path
+        evidence = {"path": path, "available_bytes": free, "total_bytes": disk.value.total_bytes,
+                    "disk_free_limit": need, "limit_from": how}
+        fix = (f"{on_host(node)}: `df -h {shell_path(path)}`, then free space on that volume or grow it; "
+               "RabbitMQ needs free space above disk_free_limit (the alarm clears by itself once it is)")
+        if free < need:
+            yield Fail(node, subject=f"disk {path}", remediation=fix, evidence=evidence,
+                       message=f"{path} on {node}'s host has {size(free)} free, below the node's disk_free_limit "
+                               f"of {size(need)} ({how}): RabbitMQ raises the disk alarm and blocks every "
+                               "publisher in the cluster")
+        elif free < DISK_MARGIN * need:
+            yield Fail(node, subject=f"disk {path}", remediation=fix, evidence=evidence, severity="warning",
+                       message=f"{path} on {node}'s host has {size(free)} free, less than twice the node's "
+                               f"disk_free_limit of {size(need)} ({how}): {size(free - need)} more and the disk "
+                               "alarm blocks every publisher in the cluster")
+        else:
+            yield Pass(node, subject=f"disk {path}")
