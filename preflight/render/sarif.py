@@ -63,6 +63,9 @@ def artifact_uri(inventory_path: str | None, cluster: str) -> str:
     """A URI GitHub can resolve against the repository: relative paths stay relative."""
     if inventory_path is None:
         return FALLBACK_URI_PREFIX + quote(cluster or "cluster", safe="")
+    node, sep, remote = inventory_path.partition(":/")
+    if sep and "@" in node and "/" not in node:  # `rabbit@host:/etc/rabbitmq/…`: read on that host (--ssh)
+        return f"file://{quote(node.rpartition('@')[2], safe='')}/{quote(remote, safe='/')}"
     posix = PurePosixPath(inventory_path)
     if posix.is_absolute():
         return "file://" + quote(str(posix), safe="/")

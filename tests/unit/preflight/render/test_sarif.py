@@ -127,6 +127,8 @@ def test_artifact_uris_are_percent_encoded_and_absolute_paths_become_file_uris()
     assert artifact_uri("deploy/my inventory.toml", "c") == "deploy/my%20inventory.toml"
     assert artifact_uri("/etc/preflight/prod.toml", "c") == "file:///etc/preflight/prod.toml"
     assert artifact_uri(None, "eu west") == "rabbitmq-preflight/eu%20west"
+    # a config file read on a node's host over SSH is a file on that host, not in the repository
+    assert artifact_uri("rabbit@rabbit2:/etc/rabbitmq/rabbitmq.conf", "c") == "file://rabbit2/etc/rabbitmq/rabbitmq.conf"
 
 
 def _fingerprints(findings: list[Finding]) -> list[str]:
