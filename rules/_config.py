@@ -175,12 +175,15 @@ def _host_nodes(facts: Facts, docs: list[ConfigDocument], series: str | None, so
     for host in hosts:
         nodes[host] = NodeConfig(label=host, file=f"{host}:", line=1, cluster=facts.inventory.cluster,
                                  series=series, series_from=source, unread=list(hosts[host]))
+    named: set[str] = set()  # nodes whose `file` is their first rabbitmq.conf (the main one, before conf.d)
     for doc in docs:
         node = nodes.get(doc.host) if doc.host is not None else None
         if node is None:
             continue
-        if node.file.endswith(":") or doc.kind == "rabbitmq.conf":
+        if node.label not in named and (node.file.endswith(":") or doc.kind == "rabbitmq.conf"):
             node.file = doc.file
+            if doc.kind == "rabbitmq.conf":
+                named.add(node.label)
         _add_document(node, doc)
     return list(nodes.values())
 

@@ -6,7 +6,8 @@ Which files: the ones the node's environment names, as RabbitMQ resolves them â€
 (`RABBITMQ_CONF_ENV_FILE`, default `/etc/rabbitmq/rabbitmq-env.conf`; with or without the `RABBITMQ_`
 prefix, the prefixed one first), else Debian's defaults under /etc/rabbitmq. rabbitmq-env.conf is read
 as text, never sourced. A CONFIG_FILE without extension is tried as `.conf`, then as a classic `.config`.
-conf.d/ directories (RABBITMQ_CONFIG_FILES) are not read.
+The `*.conf` files of the conf.d directory (`RABBITMQ_CONFIG_FILES`, default /etc/rabbitmq/conf.d; a
+directory, not a glob) are read too, in name order, at most MAX_CONFD of them.
 
 Secrets: **redacted on the host, before anything is printed** â€” the decision is to send the files'
 structure with every secret value replaced by `[redacted]`, so that the same parsers and the same
@@ -41,8 +42,10 @@ ETC_DIR = "/etc/rabbitmq"
 MAX_FILE_BYTES = 128 << 10
 MAX_FILE_LINES = 4000
 MAX_LINE_CHARS = 1024
+MAX_CONFD = 16
 SLOTS: dict[str, tuple[str, ...]] = {  # slot -> kinds the collector may report in it
     "env": ("rabbitmq-env.conf",), "main": ("rabbitmq.conf", "advanced.config"),
+    **{f"d{i}": ("rabbitmq.conf",) for i in range(1, MAX_CONFD + 1)},  # conf.d/*.conf
     "advanced": ("advanced.config",), "plugins": ("enabled_plugins",),
 }
 _KINDS: dict[str, DocumentKind] = {k: k for k in ("rabbitmq.conf", "advanced.config", "rabbitmq-env.conf",
@@ -165,6 +168,15 @@ configs() {
     *) if [ ! -e "$P.conf" ] && [ -e "$P.config" ]; then conffile main advanced.config "$P.config" "$FROM" erl
        else conffile main rabbitmq.conf "$P.conf" "$FROM" conf; fi ;;
   esac
+  pick CONFIG_FILES "$ETC/conf.d"
+  if [ -d "$P" ]; then
+    i=0
+    for f in "$P"/*.conf; do
+      [ -e "$f" ] || continue
+      i=$((i + 1)); [ $i -le @MAXCONFD@ ] || break
+      conffile "d$i" rabbitmq.conf "$f" "$FROM" conf
+    done
+  fi
   pick ADVANCED_CONFIG_FILE "$ETC/advanced.config"
   conffile advanced advanced.config "$P" "$FROM" erl
   pick ENABLED_PLUGINS_FILE "$ETC/enabled_plugins"
@@ -177,7 +189,7 @@ def script_part() -> str:
     """The shell functions `configs` needs (it also uses the collector's `out` and `brokerpid`)."""
     return (SCRIPT.replace("@REDACT@", REDACT_AWK.strip().replace("'", r"\047"))
             .replace("@MAXBYTES@", str(MAX_FILE_BYTES)).replace("@MAXLINES@", str(MAX_FILE_LINES))
-            .replace("@MAXCHARS@", str(MAX_LINE_CHARS)))
+            .replace("@MAXCHARS@", str(MAX_LINE_CHARS)).replace("@MAXCONFD@", str(MAX_CONFD)))
 
 
 def secret_pattern() -> str:

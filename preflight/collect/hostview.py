@@ -45,7 +45,7 @@ from rabbitmq_preflight.outcomes import ErrorKind
 
 COLLECTOR_VERSION = "1"
 HEADER = "PREFLIGHT-HOSTVIEW"
-MAX_LINES = 40_000  # node records, plus up to 4 config files of MAX_FILE_LINES
+MAX_LINES = 40_000  # node records and config lines (a host that sends more is cut off: said as a collector error)
 MAX_LINE = 4096
 MAX_FIELD = 512
 
@@ -100,7 +100,9 @@ tcppy() { # node role host port: one Python 3 process per test, where there is n
 }
 hex2b64() {
   h=$1; o=''
-  while [ -n "$h" ]; do p=${h%"${h#??}"}; h=${h#??}; o="$o\\$(printf %o "0x$p")"; done
+  while [ -n "$h" ]; do  # octal escapes by arithmetic: no process per byte
+    p=${h%"${h#??}"}; h=${h#??}; d=$(( 0x$p )); o="$o\\$(( d / 64 ))$(( d / 8 % 8 ))$(( d % 8 ))"
+  done
   printf "$o" | base64
 }
 cookie() {
@@ -131,16 +133,12 @@ cookie() {
   lc=$(printf '%s' "$v" | tr 'A-Z' 'a-z' | sed 's/^ *//; s/ *$//' | md5sum | cut -c1-32)
   wk=0; case " $WELL_KNOWN " in *" $lc "*) wk=1 ;; esac
   edge=0; case $v in " "*|*" ") edge=1 ;; esac
-  rep=0; p=1
-  while [ $p -le $(( n / 2 )) ]; do
-    if [ $(( n % p )) -eq 0 ]; then
-      c=$(printf '%s' "$v" | cut -c1-$p); r=''; i=0
-      while [ $i -lt $(( n / p )) ]; do r="$r$c"; i=$(( i + 1 )); done
-      if [ "$r" = "$v" ]; then rep=1; break; fi
-    fi
-    p=$(( p + 1 ))
+  rep=0; p=1; s=${v#?}  # s: v without its first p characters
+  while [ $p -le $(( n / 2 )) ]; do  # a proper divisor p of n with v rotated by p equal to v: v repeats p chars
+    if [ $(( n % p )) -eq 0 ] && [ "$s${v%"$s"}" = "$v" ]; then rep=1; break; fi
+    p=$(( p + 1 )); s=${s#?}
   done
-  v=''; c=''; r=''
+  v=''; s=''
   out COOKIEVALUE "$fp" "$n" "$distinct" "$wk" "$rep" "$edge"
 }
 brokerpid() { # the RabbitMQ VM in this network namespace (the lab's hosts share one pid namespace)

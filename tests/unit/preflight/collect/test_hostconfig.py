@@ -184,3 +184,20 @@ def test_the_parser_keeps_only_the_files_it_asked_for_and_numbered_lines() -> No
     assert [(s.key, s.value, s.line) for s in main.settings] == [("heartbeat", "30", 1)]
     assert main.file == "rabbit@rabbit1:/etc/rabbitmq/rabbitmq.conf" and main.host == "rabbit@rabbit1"
     assert [d.kind for d in v.host.config.documents] == ["rabbitmq.conf"]
+
+
+def test_conf_d_files_are_read_in_name_order_after_rabbitmq_conf_and_judged_with_it(tmp_path: Path) -> None:
+    (tmp_path / "rabbitmq.conf").write_text("heartbeat = 30\n")
+    confd = tmp_path / "conf.d"
+    confd.mkdir()
+    (confd / "20-cluster.conf").write_text("net_ticktime = 120\n")
+    (confd / "10-auth.conf").write_text("default_pass = ConfdSecret1\n")
+    (confd / "README").write_text("not a config file\n")
+    out, v = collect(tmp_path)
+    assert "ConfdSecret1" not in out
+    assert v.host is not None and v.host.config is not None
+    conf = [d for d in v.host.config.documents if d.kind == "rabbitmq.conf"]
+    assert [d.file.rpartition("/")[2] for d in conf] == ["rabbitmq.conf", "10-auth.conf", "20-cluster.conf"]
+    assert [f.found_from for f in v.host.config.files if "conf.d" in f.path] == ["default", "default"]
+    assert [(s.key, s.value) for d in conf for s in d.settings] == [
+        ("heartbeat", "30"), ("default_pass", "[redacted]"), ("net_ticktime", "120")]
