@@ -17,9 +17,8 @@ structure with every secret value replaced by `[redacted]`, so that the same par
   `*.password`, ssl key passwords, `*secret*`, `*token*`, cookies), except the published default
   `guest` (what CONF012 reports); comments are dropped (an old password commented out is still one);
   a line without `=` is replaced by a placeholder (its text could be anything);
-- rabbitmq-env.conf: the value of every variable whose name holds a secret word, and of any variable
-  whose value mentions a cookie (`-setcookie` in `SERVER_ADDITIONAL_ERL_ARGS`); lines that are not
-  assignments are not sent;
+- rabbitmq-env.conf: the value of every variable whose name or value holds a secret word (`-setcookie`
+  or `-rabbit default_pass` in `SERVER_ADDITIONAL_ERL_ARGS`); lines that are not assignments are not sent;
 - advanced.config and enabled_plugins (Erlang terms): **every** string and binary (`"…"`, `<<"…">>`) but
   `"guest"` — passwords hide in tuples and URIs whose keys say nothing (LDAP `other_bind`, shovel
   URIs) — and the term after any key holding a secret word; comments are dropped;
@@ -82,7 +81,7 @@ fmt == "env" {
   t = $0
   if (t !~ /^[ \t]*(export[ \t]+)?[A-Za-z_][A-Za-z0-9_]*=/) next
   i = index(t, "="); k = substr(t, 1, i - 1); v = substr(t, i + 1)
-  if (secretword(k) || tolower(v) ~ /cookie/) v = "[redacted]"
+  if (secretword(k) || secretword(v)) v = "[redacted]"
   rec(k "=" nouser(v)); next
 }
 fmt == "erl" {

@@ -33,6 +33,7 @@ SECRETS = {  # planted value -> where
     "EnvCookie123": "rabbitmq-env.conf RABBITMQ_ERLANG_COOKIE",
     "ArgCookie9x": "rabbitmq-env.conf -setcookie in ERL args",
     "EnvPass1x": "rabbitmq-env.conf DEFAULT_PASS",
+    "XtraArgPw7": "rabbitmq-env.conf default_pass in ERL args",
 }
 RABBITMQ_CONF = """# old: default_pass = OldSecret1x
 default_pass = S3cretPlanted9
@@ -61,6 +62,7 @@ ENV = """NODENAME=rabbit@localhost
 export RABBITMQ_ERLANG_COOKIE=EnvCookie123
 SERVER_ADDITIONAL_ERL_ARGS="-setcookie ArgCookie9x"
 DEFAULT_PASS=EnvPass1x
+CTL_ERL_ARGS="-rabbit default_pass XtraArgPw7"
 """
 
 
