@@ -89,6 +89,20 @@ def test_the_script_judges_cookie_content_as_erlang_does(tmp_path: Path) -> None
     assert v.cookie.effective is None
 
 
+@pytest.mark.parametrize("text", ["aaaa", "abab", "abcab", "ab*ab*", "a?a?", "[a][a]", "x", "abcdabcdabce",
+                                  "ab ab ", "abcabcab", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzy"])
+def test_a_repeated_pattern_is_found_as_python_finds_it_whatever_the_characters(tmp_path: Path, text: str) -> None:
+    n = len(text)
+    expected = any(n % p == 0 and text[:p] * (n // p) == text for p in range(1, n // 2 + 1))
+    path = tmp_path / "c"
+    path.write_text(text)
+    _, v = run_script(path)
+    assert v.cookie is not None
+    value = v.cookie.sources[0].value
+    assert value is not None and value.repeated_pattern == expected and value.length == n
+    assert value.fingerprint == base64.b64encode(hashlib.md5(text.encode()).digest()).decode()
+
+
 def test_a_missing_cookie_file_is_absent_not_unknown(tmp_path: Path) -> None:
     _, v = run_script(tmp_path / "nothing-here")
     assert v.cookie is not None and v.cookie.sources[0].present is False
