@@ -72,9 +72,12 @@ def test_every_run_collects_on_every_host_and_leaves_no_ssh_child_behind(
         tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = recording_ssh(tmp_path, monkeypatch)
     daemon = make_daemon(tmp_path, state)
+    fds = []
     for _ in range(RUNS):
         daemon.run_once()
         assert ssh_descendants() == []
+        fds.append(psutil.Process().num_fds())
+    assert fds[-1] <= fds[0], fds  # every session's pipes are closed with it
     runs = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     runs = [r for r in runs if r["event"] == "audit.run"]
     assert len(runs) == RUNS and daemon.runs == RUNS
