@@ -203,3 +203,26 @@ def test_conf_d_files_are_read_in_name_order_after_rabbitmq_conf_and_judged_with
     assert [f.found_from for f in v.host.config.files if "conf.d" in f.path] == ["default", "default"]
     assert [(s.key, s.value) for d in conf for s in d.settings] == [
         ("heartbeat", "30"), ("default_pass", "[redacted]"), ("net_ticktime", "120")]
+
+
+def test_the_running_nodes_environment_wins_over_rabbitmq_env_conf(tmp_path: Path) -> None:
+    from tests.hostview_replies import inventory
+
+    (tmp_path / "from-env-file.conf").write_text("heartbeat = 10\n")
+    (tmp_path / "from-node.conf").write_text("heartbeat = 20\n")
+    (tmp_path / "rabbitmq-env.conf").write_text(f"RABBITMQ_CONFIG_FILE={tmp_path}/from-env-file.conf\n")
+    # a stand-in for the broker: only its environment is read (the script is pointed at its pid)
+    node = subprocess.Popen(["sleep", "30"], env={"RABBITMQ_CONFIG_FILE": f"{tmp_path}/from-node.conf"})
+    try:
+        script = build_script(inventory(), 5.0, etc_dir=str(tmp_path))
+        assert script.count("BPID=$(brokerpid)") == 1
+        done = subprocess.run(["sh", "-s"], input=script.replace("BPID=$(brokerpid)", f"BPID={node.pid}"),
+                              capture_output=True, text=True, timeout=30, check=False)
+    finally:
+        node.kill()
+        node.wait()
+    v = parse_hostview(done.stdout, inventory(), "rabbit@rabbit1", 0.0, 0.1)
+    assert v.host is not None and v.host.config is not None
+    [main] = [f for f in v.host.config.files if f.kind == "rabbitmq.conf"]
+    assert main.path == f"{tmp_path}/from-node.conf"
+    assert main.found_from == "RABBITMQ_CONFIG_FILE in the node's environment"
