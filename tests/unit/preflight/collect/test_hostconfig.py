@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -157,15 +158,28 @@ def test_a_file_too_large_is_not_sent_and_says_so(tmp_path: Path) -> None:
     assert main.status == "too_large" and main.detail is not None and "bytes" in main.detail
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
-def test_an_unreadable_file_is_denied_not_absent(tmp_path: Path) -> None:
-    conf = tmp_path / "rabbitmq.conf"
-    conf.write_text("heartbeat = 30\n")
-    conf.chmod(0)
-    _, v = collect(tmp_path)
+def test_an_unreadable_file_is_denied_not_absent_and_says_for_whom() -> None:
+    """As an SSH user who is not root (`nobody` when the tests run as root) and a rabbitmq.conf mode 0600."""
+    shell = ["sh", "-s"] if os.geteuid() != 0 else ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                                      "sh", "-s"]
+    with tempfile.TemporaryDirectory() as etc_dir:
+        etc = Path(etc_dir)
+        etc.chmod(0o755)
+        (etc / "rabbitmq.conf").write_text("heartbeat = 30\n")
+        (etc / "rabbitmq.conf").chmod(0o600)
+        (etc / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        (etc / "enabled_plugins").chmod(0o644)
+        inv = parse_inventory({"nodes": [{"name": NODE}], "ssh": {"data_dir": etc_dir}}, "t")
+        done = subprocess.run(shell, input=build_script(inv, 5.0, etc_dir=etc_dir), capture_output=True, text=True,
+                              timeout=30, check=False)
+    v = parse_hostview(done.stdout, inv, NODE, 0.0, 0.1)
     assert v.host is not None and v.host.config is not None
-    [main] = [f for f in v.host.config.files if f.kind == "rabbitmq.conf"]
-    assert main.status == "denied"
+    status = {f.kind: f.status for f in v.host.config.files}
+    assert status == {"rabbitmq.conf": "denied", "enabled_plugins": "read", "advanced.config": "absent",
+                      "rabbitmq-env.conf": "absent"}
+    [denied] = [f for f in v.host.config.files if f.kind == "rabbitmq.conf"]
+    assert denied.detail in {"nobody", os.environ.get("USER")}  # who could not read it
+    assert [d.kind for d in v.host.config.documents] == ["enabled_plugins"]
 
 
 def test_the_parser_keeps_only_the_files_it_asked_for_and_numbered_lines() -> None:
