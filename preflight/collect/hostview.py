@@ -5,7 +5,8 @@ every RabbitMQ host has (bash's `/dev/tcp`, or Python 3, for the TCP tests). It 
 writes nothing on the host, needs no root (it says what it could not read), and prints one
 tab-separated record per line. The Erlang cookie never leaves the host: the script prints its
 fingerprint (base64 of MD5, the format of `rabbitmq-diagnostics erlang_cookie_hash`), its length and
-verdicts — whether it is one of the well-known values is decided there, against their MD5s.
+verdicts — whether it is one of the well-known values is decided there, against their MD5s. The
+node's config files are read and redacted there too, before anything is printed (`hostconfig`).
 
 The parser trusts nothing it reads: a line it does not understand is skipped, sizes are bounded, and
 only the inventory's nodes and hosts are taken from the reply.
