@@ -220,5 +220,7 @@ def test_silent_system_dns_costs_the_check_one_timeout_not_the_resolver_retries(
     report = json.loads(result.stdout)
     [unknown] = report["findings"]
     assert "resolving ghost-host took longer than 1 s" in unknown["message"]
-    assert report["timings"]["collect_ms"] <= 1000 + 300
-    assert wall < 1.0 + 2.0, wall  # start-up included; before the fix: 10.5 s
+    # One probe timeout (1 s), not glibc's 5 s x 2 attempts: the margin is for a loaded 2-core CI machine
+    # (1.37 s seen there); bench/scale.py prints how closely the deadline holds on a quiet one.
+    assert report["timings"]["collect_ms"] < 1000 + 1000
+    assert wall < 1.0 + 3.0, wall  # start-up included; before the fix: 10.5 s
