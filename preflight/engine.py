@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.contract import CheckStatus, Severity, severity_rank
 from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.heap import full_collections_deferred
 from rabbitmq_preflight.rule import Fail, Result, Rule, Skip, Unknown
 
 if TYPE_CHECKING:
@@ -103,10 +104,37 @@ def run_rules(
     collect_ms: float = 0.0,
     today: dt.date | None = None,
 ) -> Report:
-    from rabbitmq_preflight.report import CheckResult, Finding, Report
+    from rabbitmq_preflight.report import Report
 
     t0 = time.perf_counter()
-    today = today or dt.date.today()
+    with full_collections_deferred():  # 180,000 findings and checks at 10,000 nodes: 1.6 s of full collections
+        findings, checks = _judge(facts, rules_, unknown_severity)
+        if waivers:
+            by_id = {r.id: r for r in rules_}
+            today = today or dt.date.today()
+            for i, f in enumerate(findings):
+                w = _active_waiver(waivers, by_id[f.rule], f.node, today)
+                if w is not None:
+                    findings[i] = f.model_copy(update={"waived": True, "waiver_reason": w.reason})
+        findings.sort(key=lambda f: (-severity_rank(f.severity), f.node or "", f.rule, f.subject))
+        return Report.build(
+            cluster=facts.inventory.cluster,
+            inventory=facts.inventory.source,
+            started_at=started_at or dt.datetime.now(dt.UTC),
+            findings=findings,
+            checks=sorted(checks.values(), key=lambda c: (c.rule, c.node or "")),
+            collect_ms=collect_ms,
+            rules_ms=(time.perf_counter() - t0) * 1000,
+            origins=[v.origin.hostname for v in facts.views],
+        )
+
+
+def _judge(
+    facts: Facts, rules_: Sequence[Rule], unknown_severity: Severity
+) -> tuple[list[Finding], dict[tuple[str, str | None], CheckResult]]:
+    """Every rule's results as findings (fail, unknown) and one check status per rule and node."""
+    from rabbitmq_preflight.report import CheckResult, Finding
+
     findings: list[Finding] = []
     checks: dict[tuple[str, str | None], CheckResult] = {}
     for r in rules_:
@@ -144,19 +172,4 @@ def run_rules(
             if prev is None or _STATUS_ORDER[status] > _STATUS_ORDER[prev.status]:
                 checks[key] = CheckResult(rule=r.id, slug=r.slug, family=r.family, node=res.node,
                                           status=status, reason=reason)
-    by_id = {r.id: r for r in rules_}
-    for i, f in enumerate(findings):
-        w = _active_waiver(waivers, by_id[f.rule], f.node, today)
-        if w is not None:
-            findings[i] = f.model_copy(update={"waived": True, "waiver_reason": w.reason})
-    findings.sort(key=lambda f: (-severity_rank(f.severity), f.node or "", f.rule, f.subject))
-    return Report.build(
-        cluster=facts.inventory.cluster,
-        inventory=facts.inventory.source,
-        started_at=started_at or dt.datetime.now(dt.UTC),
-        findings=findings,
-        checks=sorted(checks.values(), key=lambda c: (c.rule, c.node or "")),
-        collect_ms=collect_ms,
-        rules_ms=(time.perf_counter() - t0) * 1000,
-        origins=[v.origin.hostname for v in facts.views],
-    )
+    return findings, checks

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.contract import Severity
+from rabbitmq_preflight.heap import full_collections_deferred
 from rabbitmq_preflight.report import Report
 from rabbitmq_preflight.rule import Rule
 
@@ -67,5 +68,6 @@ def render(fmt: str, report: Report, ctx: RenderContext) -> str:
     if fmt not in RENDERERS:
         raise ValueError(f"unknown format {fmt!r} (choose from {', '.join(RENDERERS)})")
     module = importlib.import_module(f"rabbitmq_preflight.render.{RENDERERS[fmt]}")
-    out: str = module.render(report, ctx)
+    with full_collections_deferred():  # a 10,000-node report renders hundreds of thousands of strings
+        out: str = module.render(report, ctx)
     return out
