@@ -25,6 +25,7 @@ from urllib.parse import quote
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.outputs import json_safe
 from rabbitmq_preflight.render import RenderContext
+from rabbitmq_preflight.render.indented_json import NotPlain, dumps_indented
 from rabbitmq_preflight.report import Finding, Report
 from rabbitmq_preflight.rule import Rule
 
@@ -149,6 +150,11 @@ def sarif_log(report: Report, ctx: RenderContext) -> Json:
 
 
 def render(report: Report, ctx: RenderContext) -> str:
+    log = sarif_log(report, ctx)
+    try:
+        return dumps_indented(log) + "\n"  # the same bytes as below, for plain data, ~5 times faster
+    except NotPlain:
+        pass
     # allow_nan=False: evidence from the API may hold NaN/Infinity, which would make the file invalid JSON
     # ASCII with \u escapes: valid JSON whatever encoding stdout has (LC_ALL=C writes no UTF-8)
-    return json.dumps(json_safe(sarif_log(report, ctx)), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+    return json.dumps(json_safe(log), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
