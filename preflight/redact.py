@@ -98,13 +98,19 @@ class Redactor:
                 text = text.replace(form, REDACTED)
         return text
 
-    def scrub(self, facts: Facts) -> Facts:
-        """Redact, in place, every free-text field of `facts` (see the module docstring); returns it."""
+    def scrub(self, facts: Facts, *, already: Iterable[BaseModel] = ()) -> Facts:
+        """Redact, in place, every free-text field of `facts` (see the module docstring); returns it.
+        The models in `already`, scrubbed with `scrub_part` while collection went on, are not walked again."""
         if self.forms:
-            self._walk(facts)
+            self._walk(facts, {id(m) for m in already})  # the caller holds them: no id is reused meanwhile
         return facts
 
-    def _walk(self, model: BaseModel) -> None:
+    def scrub_part(self, model: BaseModel) -> None:
+        """Redact, in place, one part of the facts that nothing writes to any more (a node's, its probes over)."""
+        if self.forms:
+            self._walk(model, set())
+
+    def _walk(self, model: BaseModel, done: set[int]) -> None:
         cls, values = type(model), model.__dict__  # a model's fields, read without pydantic's attribute hooks
         fields = _FREE_TEXT.get(cls, ())
         for name in fields:
@@ -115,23 +121,23 @@ class Redactor:
                     setattr(model, name, clean)
         for name in _nested_fields(cls):
             if name not in fields:
-                self._visit(values.get(name))
+                self._visit(values.get(name), done)
         errors = values.get("collector_errors")
         if isinstance(errors, list):
             errors[:] = [self(e) if isinstance(e, str) else e for e in errors]
 
-    def _visit(self, value: object) -> None:
+    def _visit(self, value: object, done: set[int]) -> None:
         if isinstance(value, BaseModel):
-            if not isinstance(value, _SKIP):
-                self._walk(value)
+            if not isinstance(value, _SKIP) and id(value) not in done:
+                self._walk(value, done)
         elif isinstance(value, dict):
             for item in value.values():
                 if isinstance(item, BaseModel | list | dict):
-                    self._visit(item)
+                    self._visit(item, done)
         elif isinstance(value, list):
             for item in value:
                 if isinstance(item, BaseModel):
-                    self._visit(item)
+                    self._visit(item, done)
                 else:
                     return  # a list of plain values (names, addresses): nothing to scrub
 

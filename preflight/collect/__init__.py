@@ -34,7 +34,7 @@ from rabbitmq_preflight.collect.threads import use_daemon_threads
 from rabbitmq_preflight.facts import Discovery, Facts, InventorySummary, NodeFacts, Origin, View
 from rabbitmq_preflight.heap import full_collections_deferred
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
-from rabbitmq_preflight.redact import run_secrets
+from rabbitmq_preflight.redact import Redactor, run_secrets
 
 NODE_SOCKETS = 4  # sockets one node's probes hold at most at once (AMQP, AMQPS, epmd/dist, HTTP)
 # Nodes in flight at most, whatever the socket budget allows: every node whose ports answer at once
@@ -121,7 +121,20 @@ async def _fqdn(hostname: str, timeout: float) -> str | None:
         return None
 
 
-async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
+@dataclasses.dataclass
+class ScrubbedEarly:
+    """Nodes whose facts were scrubbed of our secrets as soon as their probes ended, inside the loop
+    (~15 us each), rather than in one walk after the deadline (0.1-0.2 s at 10,000 nodes)."""
+
+    redactor: Redactor
+    nodes: list[NodeFacts] = dataclasses.field(default_factory=list)  # held: their ids stay unique
+
+    def node_done(self, facts: NodeFacts) -> None:
+        self.redactor.scrub_part(facts)
+        self.nodes.append(facts)
+
+
+async def collect_view(inv: Inventory, opts: CollectOptions, scrubbed: ScrubbedEarly | None = None) -> View:
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     end = t0 + opts.deadline  # everything below, the host's own name included, counts against it
@@ -138,6 +151,8 @@ async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
             if time.perf_counter() >= end:  # past the deadline (its timer not run yet): start nothing new
                 return
             await collect_node(spec, nodes[spec.name], opts, errors)
+            if scrubbed is not None:  # its collectors are done: nothing writes to these facts any more
+                scrubbed.node_done(nodes[spec.name])
 
     # Nodes in flight at once: enough to fill the socket budget, few enough that one turn of the event
     # loop stays short (10,000 node tasks at once starved the loop until every connect "timed out").
@@ -160,11 +175,14 @@ async def collect_view(inv: Inventory, opts: CollectOptions) -> View:
 def collect(inv: Inventory, opts: CollectOptions) -> Facts:
     """Probe everything the inventory names, from this host, under the deadline."""
     out: list[tuple[Inventory, View]] = []
+    # A peer that echoed our password or cookie: redacted before the facts leave here — each finished
+    # node's as it finishes, the rest (nodes cut off by the deadline, the cluster-wide facts) after.
+    scrubbed = ScrubbedEarly(run_secrets(opts))
     with full_collections_deferred():  # a full collection is one long turn of the loop: the deadline waits
-        asyncio.run(_keep(_discover_then_collect(inv, opts), out))
+        asyncio.run(_keep(_discover_then_collect(inv, opts, scrubbed), out))
         inv, view = out[0]
         facts = Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=[view])
-        return run_secrets(opts).scrub(facts)  # a peer that echoed our password or cookie: redacted here, once
+        return scrubbed.redactor.scrub(facts, already=scrubbed.nodes)
 
 
 async def _keep(coro: Coroutine[object, object, tuple[Inventory, View]], out: list[tuple[Inventory, View]]) -> None:
@@ -174,7 +192,9 @@ async def _keep(coro: Coroutine[object, object, tuple[Inventory, View]], out: li
     out.append(await coro)
 
 
-async def _discover_then_collect(inv: Inventory, opts: CollectOptions) -> tuple[Inventory, View]:
+async def _discover_then_collect(
+    inv: Inventory, opts: CollectOptions, scrubbed: ScrubbedEarly | None = None
+) -> tuple[Inventory, View]:
     """Ask one node for the cluster's members while the inventory's nodes are probed; only when it
     names members the inventory lacks is the probing redone for the grown list (the new members
     marked `discovered`: reported and probed without secrets, never handshaken). Both share the
@@ -191,11 +211,11 @@ async def _discover_then_collect(inv: Inventory, opts: CollectOptions) -> tuple[
             return inv, None
 
     discovery = asyncio.create_task(bounded_discovery())
-    view = await collect_view(inv, opts)
+    view = await collect_view(inv, opts, scrubbed)
     grown, found = await discovery
     if grown is not inv:
         left = max(0.1, opts.deadline - (time.perf_counter() - t0))
-        view = await collect_view(grown, dataclasses.replace(opts, inventory=grown, deadline=left))
+        view = await collect_view(grown, dataclasses.replace(opts, inventory=grown, deadline=left), scrubbed)
         inv = grown
     view.discovery = found
     return inv, view

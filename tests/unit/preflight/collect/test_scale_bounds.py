@@ -12,14 +12,16 @@ import threading
 import time
 
 import pytest
+from pydantic import BaseModel
 
 from rabbitmq_preflight.collect import NodeCollector, collect, tcp
 from rabbitmq_preflight.collect import resolve as resolve_module
 from rabbitmq_preflight.collect.options import CollectOptions
 from rabbitmq_preflight.collect.threads import DaemonThreadExecutor
-from rabbitmq_preflight.facts import NodeFacts
+from rabbitmq_preflight.facts import NodeFacts, PortCheck
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
 from rabbitmq_preflight.outcomes import LocalLimit, classify_os_error
+from rabbitmq_preflight.redact import Redactor
 
 
 def test_emfile_is_a_local_limit_not_a_firewall() -> None:
@@ -214,3 +216,57 @@ def test_no_full_garbage_collection_runs_during_collection(monkeypatch: pytest.M
         gc.callbacks.remove(count)
     assert len(kept) == 40 and full == []
     assert gc.get_threshold() == threshold  # restored: the process collects as before afterwards
+
+
+PASSWORD = "s3cret-Pa55word"
+
+
+def _echoing_inventory(n: int) -> Inventory:
+    nodes = [{"name": f"rabbit@n{i}", "address": f"127.80.0.{i + 1}"} for i in range(n)]
+    return Inventory.model_validate({"nodes": nodes, "source": "test",
+                                     "management": {"user": "monitoring", "password": PASSWORD}})
+
+
+def _echo(nf: NodeFacts) -> None:
+    nf.ports["amqp"] = PortCheck(role="amqp", port=5672, status="error", detail=f"the peer said: {PASSWORD}")
+
+
+def test_each_finished_node_is_scrubbed_inside_the_loop_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 10,000 nodes one walk after the deadline cost 0.1-0.2 s past it: a node's facts are scrubbed of
+    our secrets as soon as its collectors are done, while the loop runs, and never walked again."""
+    async def echoing(spec: NodeSpec, nf: NodeFacts, opts: CollectOptions) -> None:
+        await asyncio.sleep(0)
+        _echo(nf)
+
+    _only_collector(monkeypatch, echoing)
+    walks: list[bool] = []  # per walk of a node's facts: inside the event loop?
+    real_walk = Redactor._walk
+
+    def counting(self: Redactor, model: BaseModel, done: set[int]) -> None:
+        if isinstance(model, NodeFacts):
+            try:
+                asyncio.get_running_loop()
+                walks.append(True)
+            except RuntimeError:
+                walks.append(False)
+        real_walk(self, model, done)
+
+    monkeypatch.setattr(Redactor, "_walk", counting)
+    inv = _echoing_inventory(20)
+    facts = collect(inv, CollectOptions.of(inv, 2.0, 60.0, no_handshake=True))
+    assert walks == [True] * 20
+    assert {nf.ports["amqp"].detail for nf in facts.views[0].nodes.values()} == {"the peer said: [redacted]"}
+
+
+def test_a_node_cut_off_by_the_deadline_is_scrubbed_after_it() -> None:
+    """Its collectors never finished, so the loop never scrubbed it: the walk after collection does."""
+    async def echo_then_hang(spec: NodeSpec, nf: NodeFacts, opts: CollectOptions) -> None:
+        _echo(nf)
+        await asyncio.sleep(60)
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _only_collector(monkeypatch, echo_then_hang)
+        inv = _echoing_inventory(3)
+        facts = collect(inv, CollectOptions.of(inv, 2.0, 0.3, no_handshake=True))
+    assert facts.views[0].origin.deadline_reached
+    assert {nf.ports["amqp"].detail for nf in facts.views[0].nodes.values()} == {"the peer said: [redacted]"}
