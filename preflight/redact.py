@@ -3,7 +3,8 @@
 A management API, or a proxy in front of it, may quote what it was sent in an HTTP 400/500 reason
 or body: the password, or the whole `Authorization: Basic …` header. Every such text lands in Facts
 as a failure's `detail` (a `ProbeError`, a `PortCheck.detail` / `protocol_detail`). `collect()`
-passes the finished Facts through `Redactor.scrub` once, at the end of collection: every known
+scrubs each node's facts as its probes end (`scrub_part`) and the rest once, at the end of collection
+(`scrub`, which skips the nodes already done): every known
 secret — the management password and the Erlang cookie — in every form a peer could echo (raw, the
 Basic-auth base64 of `user:password`, JSON-escaped, URL-encoded) is replaced by `[redacted]`.
 
