@@ -19,3 +19,13 @@ def origin_label(origin: Origin) -> str:
 
 def multi_view(facts: Facts) -> bool:
     return len(facts.views) > 1
+
+
+NAMED_AT_MOST = 10  # names one finding lists; a finding per node listing every other node is quadratic
+
+
+def some_names(names: list[str], limit: int = NAMED_AT_MOST) -> str:
+    """`a, b, c` — or the first `limit` and `and N more`: at 1,000 nodes a finding per node that named
+    every other node made a 246 MB report."""
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._shell import remote_path, shell_path, shell_quote, valid_user
-from rabbitmq_preflight.rules._util import origin_label
+from rabbitmq_preflight.rules._util import NAMED_AT_MOST, origin_label, some_names
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import CookieFacts, CookieSource, CookieValue, Facts, Origin, View
@@ -134,7 +134,7 @@ def _rejected(node: str, origin: Origin, tested: CookieSource | None, accepting:
     fp = tested.value.fingerprint if tested and tested.value else None
     logged = f"its log shows `Connection attempt from node '{our_name}' rejected`"
     evidence = {"tested_from": origin_label(origin), "cookie_source": label, "fingerprint": fp,
-                "probe_node": our_name, "accepted_by": accepting}
+                "probe_node": our_name, "accepted_by": accepting[:NAMED_AT_MOST], "accepted_count": len(accepting)}
     if not accepting:
         return Fail(
             node, subject="erlang-cookie", evidence=evidence,
@@ -162,7 +162,7 @@ def _rejected(node: str, origin: Origin, tested: CookieSource | None, accepting:
     good, host = (members or accepting)[0], _host(node)
     return Fail(
         node, subject="erlang-cookie", evidence=evidence,
-        message=f"{node} rejected the Erlang cookie from {label} (fingerprint {fp}) that {', '.join(accepting)} "
+        message=f"{node} rejected the Erlang cookie from {label} (fingerprint {fp}) that {some_names(accepting)} "
         f"accepted: {node} has a different cookie and cannot join them ({logged})",
         remediation=(
             f"Copy the cookie from {good}: {copy_cookie(_host(good), host)}, then on "

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
+from rabbitmq_preflight.rules._util import NAMED_AT_MOST, some_names
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts, Membership, NodeContents
@@ -115,11 +116,12 @@ def node_not_member(facts: Facts) -> Iterator[Result]:
         seed = main[0]
         yield Fail(
             name, subject="membership",
-            message=(f"{name} runs as its own cluster (its members: {', '.join(own)}); its peers "
-                     f"{', '.join(main)} form another"),
+            message=(f"{name} runs as its own cluster (its members: {some_names(own)}); its peers "
+                     f"{some_names(main)} form another"),
             remediation=(f"{join_commands(name, seed, spec.type == 'ram')} — `reset` deletes the data on "
                          f"{name} (export it first: `rabbitmqctl export_definitions /tmp/{host_of(name)}.json`)."),
-            evidence={"members": own, "cluster": main},
+            evidence={"members": own[:NAMED_AT_MOST], "cluster": main[:NAMED_AT_MOST],
+                      "members_count": len(own), "cluster_count": len(main)},
         )
 
 

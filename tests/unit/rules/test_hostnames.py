@@ -130,3 +130,12 @@ def test_loopback_for_a_host_that_is_not_this_one_is_still_the_trap_issue_16_1()
     f.views[0].origin.hostname = "vm"
     [finding] = judge("HOST002", f).findings
     assert finding.node == "rabbit3@db" and finding.severity == "error"
+
+
+def test_mixed_names_at_scale_name_ten_peers_and_count_the_rest() -> None:
+    """One finding per odd node: naming every other node in each was quadratic (246 MB at 1,000 nodes)."""
+    f = facts(*[node(f"rabbit@h{i}") for i in range(30)], node("rabbit@odd.example.com"))
+    [finding] = judge("HOST005", f).findings
+    assert "rabbit@h0, rabbit@h1" in finding.message and "and 20 more use short names" in finding.message
+    assert len(finding.evidence["short"]) == 10 and finding.evidence["short_count"] == 30
+    assert finding.evidence["long"] == ["rabbit@odd.example.com"] and finding.evidence["long_count"] == 1
