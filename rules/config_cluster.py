@@ -193,7 +193,8 @@ def config_partition_handling(facts: Facts) -> Iterator[Result]:
                 continue
             where = s or adv
             file, line = (where.file, where.line) if where else (node.file, node.line)
-            yield Fail(node.label, f"{file}:{line}: {node.label}: cluster_partition_handling is "
+            who = "" if str(file).startswith(f"{node.label}:") else f"{node.label}: "  # a host's file names it
+            yield Fail(node.label, f"{file}:{line}: {who}cluster_partition_handling is "
                        f"{'`ignore`' if value else 'not set (ignore)'} on a clustered node",
                        subject=f"{node.file}:{node.label}:partition", file=file, line=line)
     if not found:

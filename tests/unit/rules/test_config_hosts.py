@@ -74,3 +74,11 @@ def test_a_host_without_any_config_file_passes_the_parse_check_and_lint_still_sk
         tmp_path: Path) -> None:
     report = check(tmp_path, "CONF001", hosts({}))
     assert report.findings == [] and [c.status for c in report.checks] == ["skipped"]
+
+
+def test_partition_handling_left_at_ignore_on_a_host_names_the_host_once(tmp_path: Path) -> None:
+    views = hosts({h: {"main": "heartbeat = 30"} for h in ("rabbit1", "rabbit2", "rabbit3")})
+    findings = check(tmp_path, "CONF040", views).findings
+    assert [f.node for f in findings] == ["rabbit@rabbit1", "rabbit@rabbit2", "rabbit@rabbit3"]
+    assert findings[1].message == (f"rabbit@rabbit2:{CONF}:1: cluster_partition_handling is not set (ignore) "
+                                   "on a clustered node")
