@@ -9,24 +9,10 @@ ruff keeps its rule table. The data (`rule_index_data.py`) is generated from the
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple
 
-
-class _Described(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def slug(self) -> str: ...
-    @property
-    def family(self) -> str: ...
-    @property
-    def severity(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def rationale(self) -> str: ...
-    @property
-    def remediation(self) -> str: ...
+if TYPE_CHECKING:
+    from rabbitmq_preflight.rule import Rule
 
 
 class RuleText(NamedTuple):
@@ -41,7 +27,7 @@ class RuleText(NamedTuple):
     remediation: str
 
     @classmethod
-    def of(cls, rule: _Described) -> RuleText:
+    def of(cls, rule: Rule) -> RuleText:
         return cls(rule.id, rule.slug, rule.family, rule.severity, rule.title, rule.rationale, rule.remediation)
 
     def explain(self) -> str:

@@ -30,6 +30,9 @@ def _ssh_views(facts: Facts) -> list[View]:
     return [v for v in facts.views if v.ssh is not None]
 
 
+NO_HOSTS = "no host was collected over SSH (run with --ssh)"  # why a per-host rule has nothing to judge
+
+
 def _host_views(facts: Facts) -> list[View]:
     """Views collected on a node's host that ran the collector."""
     return [v for v in facts.views if v.ssh is not None and v.ssh.status == "ok" and v.origin.node is not None]
@@ -52,7 +55,7 @@ def _host_views(facts: Facts) -> list[View]:
 def ssh_collection_failed(facts: Facts) -> Iterator[Result]:
     views = _ssh_views(facts)
     if not views:
-        yield Skip(None, "no host was collected over SSH (run with --ssh)")
+        yield Skip(None, NO_HOSTS)
         return
     for view in views:
         session = view.ssh
@@ -128,7 +131,7 @@ def _queue_count(facts: Facts) -> int | None:
 def fd_limit_low(facts: Facts) -> Iterator[Result]:
     views = _host_views(facts)
     if not views:
-        yield Skip(None, "no host was collected over SSH (run with --ssh)")
+        yield Skip(None, NO_HOSTS)
         return
     queues = _queue_count(facts)
     need = max(FD_MINIMUM, FD_PER_QUEUE * (queues or 0) + FD_CONNECTIONS)
@@ -176,7 +179,7 @@ def fd_limit_low(facts: Facts) -> Iterator[Result]:
 def orphaned_node_directory(facts: Facts) -> Iterator[Result]:
     views = _host_views(facts)
     if not views:
-        yield Skip(None, "no host was collected over SSH (run with --ssh)")
+        yield Skip(None, NO_HOSTS)
         return
     for view in views:
         node = str(view.origin.node)
@@ -298,7 +301,7 @@ def disk_free_limit(facts: Facts, view: View) -> tuple[int, str] | Unknown:
 def disk_space_low(facts: Facts) -> Iterator[Result]:
     views = _host_views(facts)
     if not views:
-        yield Skip(None, "no host was collected over SSH (run with --ssh)")
+        yield Skip(None, NO_HOSTS)
         return
     for view in views:
         node = str(view.origin.node)
