@@ -61,14 +61,14 @@ async def delete_vhost() -> None:
 
 
 async def fetch_once(concurrency: int, statistics: bool = True) -> tuple[float, int, int]:
-    from pydantic import SecretStr
-
+    
     from rabbitmq_preflight.collect.management import QueueFetch, open_api
     from rabbitmq_preflight.collect.options import CollectOptions
     from rabbitmq_preflight.inventory import Inventory, ManagementSection, NodeSpec
+    from rabbitmq_preflight.record import Secret
 
     inv = Inventory(nodes=[NodeSpec(name="rabbit@rabbit1", address=HOST_ADDRESS)],
-                    management=ManagementSection(user="guest", password=SecretStr("guest")))
+                    management=ManagementSection(user="guest", password=Secret("guest")))
     opts = CollectOptions.of(inv, timeout=30.0, deadline=120.0)
     t0 = time.perf_counter()
     async with open_api(inv.nodes[0], opts) as api:

@@ -13,21 +13,21 @@ cookie, no password; cookie comparisons use fingerprints or handshake verdicts.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, Literal, NamedTuple, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from dataclasses import field
+from typing import Annotated, Any, Generic, Literal, NamedTuple, TypeVar
 
 from rabbitmq_preflight.configfiles.model import ConfigDocument, ConfigFacts, DocumentKind
 from rabbitmq_preflight.inventory import ExpectSection, Inventory, NodeSpec, Waiver
 from rabbitmq_preflight.outcomes import ErrorKind, ProbeFailure
+from rabbitmq_preflight.record import MinLen, Record
 
 FACTS_SCHEMA: Literal["preflight.facts/v1"] = "preflight.facts/v1"
 
 T = TypeVar("T")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Model(Record):
+    pass
 
 
 class ProbeError(_Model):
@@ -57,6 +57,7 @@ class Observation(_Model, Generic[T]):
         return "no value was observed"
 
 
+NodeType = Literal["normal", "hidden", "unknown"]  # EPMD's node type byte: M, H, other
 PortRole = Literal["epmd", "dist", "amqp", "amqps", "management"]
 PortStatus = Literal["open"] | ErrorKind
 
@@ -81,23 +82,23 @@ class AmqpServer(_Model):
     version: str | None = None
     platform: str | None = None
     cluster_name: str | None = None
-    mechanisms: list[str] = Field(default_factory=list)
-    locales: list[str] = Field(default_factory=list)
+    mechanisms: list[str] = field(default_factory=list)
+    locales: list[str] = field(default_factory=list)
     protocol: str = "0-9-1"
 
 
 class Membership(_Model):
     """The members this node lists in its own `/api/nodes`: the cluster it belongs to, in its own eyes."""
 
-    members: list[str] = Field(default_factory=list)
-    running: list[str] = Field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)
 
 
 class NodeContents(_Model):
     """What a node holds that `rabbitmqctl reset` deletes, counted from its own management API."""
 
-    vhosts: list[str] = Field(default_factory=list)
-    users: list[str] = Field(default_factory=list)
+    vhosts: list[str] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
     policies: int = 0
     queues: int = 0
     messages_ready: int = 0
@@ -108,7 +109,7 @@ class NodeContents(_Model):
 class NodeFacts(_Model):
     name: str
     target: str
-    ports: dict[str, PortCheck] = Field(default_factory=dict)
+    ports: dict[str, PortCheck] = field(default_factory=dict)
     amqp: Observation[AmqpServer] | None = None
     epmd: Observation[EpmdNames] | None = None  # NAMES_REQ on the node's host
     dist_registration: Observation[DistRegistration] | None = None  # PORT_PLEASE2_REQ for the node
@@ -127,16 +128,16 @@ class Origin(_Model):
     collected_at: dt.datetime
     duration_ms: float = 0.0
     deadline_reached: bool = False
-    collector_errors: list[str] = Field(default_factory=list)  # "collector (node): ExceptionType" — bugs
+    collector_errors: list[str] = field(default_factory=list)  # "collector (node): ExceptionType" — bugs
 
 
 class View(_Model):
     origin: Origin
-    nodes: dict[str, NodeFacts] = Field(default_factory=dict)
+    nodes: dict[str, NodeFacts] = field(default_factory=dict)
     cookie: CookieFacts | None = None  # the Erlang cookie as found on the view's host
     management: Observation[ManagementFacts] | None = None  # cluster-wide API facts, or a definitions file
     discovery: Discovery | None = None  # cluster members learned before probing
-    resolution: dict[str, HostResolution] = Field(default_factory=dict)  # node host part -> lookups
+    resolution: dict[str, HostResolution] = field(default_factory=dict)  # node host part -> lookups
     listeners: Observation[list[Listener]] | None = None  # local listening TCP sockets and owners
     host: HostFacts | None = None  # the host itself (clock, the broker's fd limit, disk, data dir), over SSH
     ssh: SshSession | None = None  # how this view was collected over SSH (None: collected where it ran)
@@ -148,10 +149,10 @@ class InventorySummary(_Model):
     cluster: str
     source: str
     nodes: list[NodeSpec]
-    expect: ExpectSection = Field(default_factory=ExpectSection)
+    expect: ExpectSection = field(default_factory=ExpectSection)
     management_configured: bool = False
     cookie_configured: bool = False
-    waivers: list[Waiver] = Field(default_factory=list)  # the judging inventory's, for WAIVER001
+    waivers: list[Waiver] = field(default_factory=list)  # the judging inventory's, for WAIVER001
 
     @classmethod
     def of(cls, inv: Inventory) -> InventorySummary:
@@ -165,27 +166,23 @@ class InventorySummary(_Model):
             waivers=list(inv.waivers),
         )
 
-    # name → spec, built on first lookup: rules ask once per node, and a scan made that O(n²) (13 s of
-    # HOST003 at 10,000 nodes). Rebuilt if `nodes` is replaced or grows.
-    _by_name: tuple[int, int, dict[str, NodeSpec]] | None = PrivateAttr(default=None)
-
     def node(self, name: str) -> NodeSpec | None:
-        index = self._by_name
+        # name → spec, built on first lookup (an attribute, not a field): rules ask once per node, and a
+        # scan made that O(n²) (13 s of HOST003 at 10,000 nodes). Rebuilt if `nodes` is replaced or grows.
+        index: tuple[int, int, dict[str, NodeSpec]] | None = self.__dict__.get("_by_name")
         if index is None or index[0] != id(self.nodes) or index[1] != len(self.nodes):
             by_name: dict[str, NodeSpec] = {}
             for n in self.nodes:
                 by_name.setdefault(n.name, n)  # the first wins, as the scan did
-            index = self._by_name = (id(self.nodes), len(self.nodes), by_name)
+            index = self.__dict__["_by_name"] = (id(self.nodes), len(self.nodes), by_name)
         return index[2].get(name)
 
 
 class Facts(_Model):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    schema_: Literal["preflight.facts/v1"] = Field(default=FACTS_SCHEMA, alias="schema")
+    schema_: Literal["preflight.facts/v1"] = FACTS_SCHEMA  # `schema` in the file
     tool_version: str
     inventory: InventorySummary
-    views: list[View] = Field(min_length=1)
+    views: Annotated[list[View], MinLen(1)]
     config: ConfigFacts | None = None  # config files judged before deployment (`lint`, `check --config`)
 
     @property
@@ -241,7 +238,7 @@ class EpmdNames(_Model):
     """The nodes registered with EPMD on a host (RabbitMQ CLI tools' own `rabbitmqcli-*` nodes left out)."""
 
     epmd_port: int
-    nodes: list[EpmdNode] = Field(default_factory=list)
+    nodes: list[EpmdNode] = field(default_factory=list)
     cli_nodes: int = 0  # rabbitmqcli-* entries seen and left out
 
     def port_of(self, alive: str) -> int | None:
@@ -253,7 +250,7 @@ class DistRegistration(_Model):
 
     alive: str
     port: int
-    node_type: Literal["normal", "hidden", "unknown"] = "normal"
+    node_type: NodeType = "normal"
     protocol: int = 0  # 0 = TCP/IPv4
     highest_version: int = 6
     lowest_version: int = 5
@@ -334,7 +331,7 @@ class CookieFacts(_Model):
     """The Erlang cookie as found on the view's host: sources, the one tested, and exposure."""
 
     user: str  # the user preflight ran as (whose ~/.erlang.cookie CLI tools read)
-    sources: list[CookieSource] = Field(default_factory=list)
+    sources: list[CookieSource] = field(default_factory=list)
     effective: CookieSourceKind | None = None  # the source the handshake presented; None: no usable cookie
     processes: Observation[list[ErlangProcess]] | None = None
 
@@ -365,7 +362,7 @@ class MgmtOverview(_Model):
     product_version: str | None = None
     management_version: str | None = None
     cluster_name: str | None = None
-    listeners: list[MgmtListener] = Field(default_factory=list)
+    listeners: list[MgmtListener] = field(default_factory=list)
 
 
 class ClusterNode(_Model):
@@ -374,7 +371,7 @@ class ClusterNode(_Model):
     name: str
     type: Literal["disc", "ram"] | None = None
     running: bool | None = None
-    partitions: list[str] = Field(default_factory=list)
+    partitions: list[str] = field(default_factory=list)
     mem_alarm: bool | None = None
     disk_free_alarm: bool | None = None
     rabbitmq_version: str | None = None  # the `rabbit` application's version
@@ -417,7 +414,7 @@ class Policy(_Model):
     pattern: str
     apply_to: str = "all"  # all | queues | exchanges | classic_queues | quorum_queues | streams
     priority: int | float = 0
-    definition: dict[str, Any] = Field(default_factory=dict)
+    definition: dict[str, Any] = field(default_factory=dict)
 
 
 class PolicyOrder(_Model):
@@ -425,8 +422,8 @@ class PolicyOrder(_Model):
     (`GET /api/definitions/{vhost}`): RabbitMQ's runtime-parameters table order, the one its policy
     matching keeps among equal priorities (`/api/policies` sorts by name instead)."""
 
-    policies: list[str] = Field(default_factory=list)
-    operator_policies: list[str] = Field(default_factory=list)
+    policies: list[str] = field(default_factory=list)
+    operator_policies: list[str] = field(default_factory=list)
 
 
 class QueueRow(NamedTuple):
@@ -454,7 +451,7 @@ class QueueRow(NamedTuple):
 
 
 class QueueTable(_Model):
-    rows: list[QueueRow] = Field(default_factory=list)
+    rows: list[QueueRow] = field(default_factory=list)
     total_count: int | None = None  # what the API announced: differs from len(rows) when queues churned
     pages: int = 0
     page_count: int | None = None  # pages the API announced (None: a source that does not page)
@@ -487,22 +484,23 @@ class ManagementFacts(_Model):
     # no tie, a definitions file, or facts from before this field.
     policy_order: dict[str, Observation[PolicyOrder]] | None = None
     # What the rules derive from this source once per run (HA coverage, `preflight.coverage`); never
-    # serialised. The judged facts carry their own cache: no module-level memo outlives a run.
-    _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # serialised (an attribute, not a field). The judged facts carry their own cache: no module-level
+    # memo outlives a run.
 
     @property
     def derived(self) -> dict[str, Any]:
-        return self._derived
+        cache: dict[str, Any] = self.__dict__.setdefault("_derived", {})
+        return cache
 
 
 class Discovery(_Model):
     """Cluster members learned from one reachable node before probing. Those the inventory lacks were
     added as `discovered` nodes: reported (RUN004) and probed without secrets, never handshaken."""
 
-    asked: list[str] = Field(default_factory=list)  # nodes whose API was tried
+    asked: list[str] = field(default_factory=list)  # nodes whose API was tried
     answered_by: str | None = None
-    members: list[str] = Field(default_factory=list)
-    added: list[str] = Field(default_factory=list)  # members the inventory did not list
+    members: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # members the inventory did not list
     error: ProbeError | None = None
     # Members the inventory did not list beyond the cap (`collect.management.MAX_DISCOVERED`): named by
     # the peer but neither added nor probed. 0: the list was complete. `members` keeps at most the
@@ -523,7 +521,7 @@ class HostResolution(_Model):
 
     host: str
     system: Observation[list[str]]
-    hosts_file: list[str] = Field(default_factory=list)
+    hosts_file: list[str] = field(default_factory=list)
     dns: Observation[list[str]] | None = None
 
 
@@ -616,5 +614,5 @@ class HostConfigFile(_Model):
 class HostConfig(_Model):
     """The node's config files as read on its host (`check --ssh`), secrets already redacted there."""
 
-    files: list[HostConfigFile] = Field(default_factory=list)
-    documents: list[ConfigDocument] = Field(default_factory=list)  # parsed here; `file` is `node:path`
+    files: list[HostConfigFile] = field(default_factory=list)
+    documents: list[ConfigDocument] = field(default_factory=list)  # parsed here; `file` is `node:path`

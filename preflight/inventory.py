@@ -3,7 +3,11 @@
 Loaded from TOML (`tomllib`) and/or node names on the command line, validated by pydantic.
 Every problem becomes one line naming the file, the key and the reason (`InventoryError`), so the
 CLI can print them and exit 2 without a traceback. Secrets (the management password) are read
-here, held as `SecretStr` and never serialised.
+here, held as a `Secret` and never serialised.
+
+Validation: pydantic is the authority on what an inventory may hold and words every error, but it is
+imported only when needed — a well-formed inventory (every value already of its field's type) is
+built directly (`record.strict_build`), which a test holds to pydantic's result.
 """
 
 from __future__ import annotations
@@ -13,21 +17,16 @@ import json
 import os
 import re
 import tomllib
+from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from rabbitmq_preflight.errors import UsageError
 from rabbitmq_preflight.inputs import InputFileError, InputFileProblem, MiB, read_bounded, read_input_file
+from rabbitmq_preflight.record import Check, Decline, Ge, Gt, Le, Match, MinLen, Record, Secret, excluded, strict_build
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 PASSWORD_ENV = "PREFLIGHT_MGMT_PASSWORD"  # noqa: S105 (the variable name, not a password)
 USER_ENV = "PREFLIGHT_MGMT_USER"  # with node names on the command line: management API without an inventory
@@ -38,9 +37,41 @@ CREDENTIAL_PASSWORD = "mgmt-password"  # noqa: S105 (a credential's name)
 MAX_INVENTORY_FILE = 16 * MiB  # 10,000 nodes take about 1 MiB
 MAX_PASSWORD_FILE = 64 * 1024
 
-Port = Annotated[int, Field(ge=1, le=65535)]
 _NODE_NAME = re.compile(r"^[A-Za-z0-9_\-]+@[A-Za-z0-9_\-.]+$")
 _SSH_DESTINATION = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.\-]*@)?[A-Za-z0-9_\[][A-Za-z0-9_\-.:\[\]]*$")
+
+
+def _prefix_at_host(value: str) -> str:
+    if not _NODE_NAME.match(value):
+        raise ValueError(f"must look like prefix@host, as rabbitmqctl shows it (got {value!r})")
+    return value
+
+
+def _ssh_destination(value: str) -> str:
+    if not _SSH_DESTINATION.match(value):
+        raise ValueError(f"must look like user@host or host (got {value!r})")
+    return value
+
+
+def _series(value: str) -> str:
+    if not re.fullmatch(r"\d+\.\d+(\.\d+)?", value):
+        raise ValueError(f"must be a version series like \"3.13\" (got {value!r})")
+    return value
+
+
+def _patterns(value: list[str]) -> list[str]:
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
+    return value
+
+
+Port = Annotated[int, Ge(1), Le(65535)]
+NodeName = Annotated[str, Check(_prefix_at_host)]
+SshDestination = Annotated[str, Check(_ssh_destination)]
+AbsolutePath = Annotated[str, Match(r"^/[^\x00-\x1f]*$")]
 
 
 class InventoryError(UsageError):
@@ -51,27 +82,27 @@ class InventoryError(UsageError):
         return self.lines
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(Record):
+    __frozen__ = True
 
 
 class ClusterSection(_Strict):
     name: str = "rabbitmq"
-    probe_timeout: float = Field(default=2.0, gt=0, le=120)
-    deadline: float = Field(default=15.0, gt=0, le=3600)
+    probe_timeout: Annotated[float, Gt(0), Le(120)] = 2.0
+    deadline: Annotated[float, Gt(0), Le(3600)] = 15.0
     cookie_file: Path | None = None
 
 
 class ManagementSection(_Strict):
-    user: str = Field(min_length=1)
+    user: Annotated[str, MinLen(1)]
     password_file: Path | None = None
     scheme: Literal["http", "https"] = "http"
     verify_tls: bool = True
-    password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    password: Secret | None = excluded(default=None, repr=False)  # read from password_file, never from the inventory
 
 
 class NodeSpec(_Strict):
-    name: str
+    name: NodeName
     address: str | None = None
     amqp_port: Port = 5672
     amqps_port: Port | None = None
@@ -87,24 +118,10 @@ class NodeSpec(_Strict):
     # The node whose cluster this node is about to join (`rabbitmqctl join_cluster <join>`): it is judged
     # as a future member — "not a member yet" is the plan, not a finding. From the inventory or
     # `check --join NODE --into SEED`.
-    join: str | None = None
+    join: NodeName | None = None
     # Where to reach this node's host over SSH (`user@host`, `host`, or a `~/.ssh/config` alias), when the
     # node's host part (with `[ssh] user`) is not it.
-    ssh: str | None = None
-
-    @field_validator("ssh")
-    @classmethod
-    def _ssh_destination(cls, value: str | None) -> str | None:
-        if value is not None and not _SSH_DESTINATION.match(value):
-            raise ValueError(f"must look like user@host or host (got {value!r})")
-        return value
-
-    @field_validator("name", "join")
-    @classmethod
-    def _prefix_at_host(cls, value: str | None) -> str | None:
-        if value is not None and not _NODE_NAME.match(value):
-            raise ValueError(f"must look like prefix@host, as rabbitmqctl shows it (got {value!r})")
-        return value
+    ssh: SshDestination | None = None
 
     @property
     def host(self) -> str:
@@ -119,59 +136,42 @@ class NodeSpec(_Strict):
 class SshSection(_Strict):
     """How `--ssh` reaches every node's host with the system OpenSSH client (never a password prompt)."""
 
-    user: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+    user: Annotated[str, Match(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")] | None = None
     port: Port | None = None
     identity_file: Path | None = None
     known_hosts_file: Path | None = None
-    connect_timeout: float | None = Field(default=None, gt=0, le=120)  # default: the probe timeout
+    connect_timeout: Annotated[float, Gt(0), Le(120)] | None = None  # default: the probe timeout
     reuse: bool = True  # ControlMaster/ControlPersist: later runs skip the key exchange
-    control_persist: int = Field(default=60, ge=0, le=86400)  # seconds a reused connection stays
-    data_dir: str = Field(default="/var/lib/rabbitmq/mnesia", pattern=r"^/[^\x00-\x1f]*$")
-    cookie_file: str = Field(default="/var/lib/rabbitmq/.erlang.cookie", pattern=r"^/[^\x00-\x1f]*$")
-    cookie_owner: str = Field(default="rabbitmq", min_length=1)
+    control_persist: Annotated[int, Ge(0), Le(86400)] = 60  # seconds a reused connection stays
+    data_dir: AbsolutePath = "/var/lib/rabbitmq/mnesia"
+    cookie_file: AbsolutePath = "/var/lib/rabbitmq/.erlang.cookie"
+    cookie_owner: Annotated[str, MinLen(1)] = "rabbitmq"
 
 
 class ExpectSection(_Strict):
-    rabbitmq: str | None = None
+    rabbitmq: Annotated[str, Check(_series)] | None = None
     erlang: str | None = None
-    replicated: list[str] = Field(default_factory=list)
-
-    @field_validator("rabbitmq")
-    @classmethod
-    def _series(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\d+\.\d+(\.\d+)?", value):
-            raise ValueError(f"must be a version series like \"3.13\" (got {value!r})")
-        return value
-
-    @field_validator("replicated")
-    @classmethod
-    def _patterns(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
-        return value
+    replicated: Annotated[list[str], Check(_patterns)] = field(default_factory=list)
 
 
 class Waiver(_Strict):
-    rule: str = Field(min_length=1)
+    rule: Annotated[str, MinLen(1)]
     node: str | None = None
-    reason: str = Field(min_length=1)
+    reason: Annotated[str, MinLen(1)]
     expires: dt.date
 
 
 class Inventory(_Strict):
-    source: str = Field(default="<command line>", exclude=True)
-    cluster: ClusterSection = Field(default_factory=ClusterSection)
+    source: str = excluded(default="<command line>")
+    cluster: ClusterSection = field(default_factory=ClusterSection)
     management: ManagementSection | None = None
-    nodes: list[NodeSpec] = Field(min_length=1)
-    expect: ExpectSection = Field(default_factory=ExpectSection)
-    waivers: list[Waiver] = Field(default_factory=list)
-    ssh: SshSection = Field(default_factory=SshSection)
+    nodes: Annotated[list[NodeSpec], MinLen(1)]
+    expect: ExpectSection = field(default_factory=ExpectSection)
+    waivers: list[Waiver] = field(default_factory=list)
+    ssh: SshSection = field(default_factory=SshSection)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Inventory:
+    def __post_init__(self) -> None:
+        """Names unique; every `join` names another listed node that is not joining itself."""
         seen: set[str] = set()
         for node in self.nodes:
             if node.name in seen:
@@ -189,7 +189,6 @@ class Inventory(_Strict):
             if target.join is not None:
                 raise ValueError(f"node {node.name!r}: join = {node.join!r} names a node that is joining "
                                  "itself; join a member of the cluster")
-        return self
 
     def node(self, name: str) -> NodeSpec | None:
         return next((n for n in self.nodes if n.name == name), None)
@@ -217,15 +216,36 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+_UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
+_MISSING_KEY = ("missing", "missing_keyword_only_argument", "missing_argument")
+
+
 def _format_validation(source: str, exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
         loc = _location(tuple(err["loc"]))
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        if err["type"] in _UNKNOWN_KEY:
             msg = "unknown key"
+        elif err["type"] in _MISSING_KEY:
+            msg = "Field required"
         lines.append(" ".join(f"{source}: {loc}: {msg}".split("\n")))
     return lines
+
+
+def _validate(data: dict[str, object], source: str) -> Inventory:
+    """The inventory `data` describes: built directly when plainly well formed, else by pydantic
+    (which coerces what it may, or raises the errors the operator reads: one line each)."""
+    try:
+        inv: Inventory = strict_build(Inventory, data)
+    except Decline:
+        from pydantic import ValidationError
+
+        try:
+            inv = Inventory.model_validate(data)
+        except ValidationError as exc:
+            raise InventoryError(_format_validation(source, exc)) from None
+    return inv
 
 
 def credential_path(name: str) -> Path | None:
@@ -250,7 +270,7 @@ def _read_password(section: ManagementSection, source: str, base: Path) -> Manag
     elif credential is not None:
         key, path = f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_PASSWORD}", credential
     elif PASSWORD_ENV in os.environ:
-        return section.model_copy(update={"password": SecretStr(os.environ[PASSWORD_ENV])})
+        return section.model_copy(update={"password": Secret(os.environ[PASSWORD_ENV])})
     else:
         raise InventoryError(
             [f"{source}: management: no password: set management.password_file, {PASSWORD_ENV} "
@@ -266,7 +286,7 @@ def _read_password(section: ManagementSection, source: str, base: Path) -> Manag
         text = raw.decode("utf-8")
     except UnicodeDecodeError:  # the position only: the bytes around it are the secret
         raise InventoryError([f"{source}: {key}: {path} is not UTF-8 text (re-save it as UTF-8)"]) from None
-    return section.model_copy(update={"password": SecretStr(text.rstrip("\r\n"))})
+    return section.model_copy(update={"password": Secret(text.rstrip("\r\n"))})
 
 
 def _with_credential_cookie(inv: Inventory) -> Inventory:
@@ -290,10 +310,7 @@ def parse_inventory(data: dict[str, object], source: str, base: Path | None = No
     if flagged:
         raise InventoryError([f"{source}: nodes[{i}].discovered: unknown key (set by discovery, never by the "
                               "inventory: a node listed here is a node the operator vouches for)" for i in flagged])
-    try:
-        inv = Inventory.model_validate({**data, "source": source})
-    except ValidationError as exc:
-        raise InventoryError(_format_validation(source, exc)) from None
+    inv = _validate({**data, "source": source}, source)
     if inv.management is not None:
         inv = inv.model_copy(
             update={"management": _read_password(inv.management, source, base or Path.cwd())}
@@ -327,10 +344,7 @@ def inventory_from_names(names: list[str], base: Inventory | None = None) -> Inv
     if base is not None:
         data = {**base.model_dump(exclude={"nodes"}), "nodes": nodes}
     source = base.source if base is not None else "<command line>"
-    try:
-        inv = Inventory.model_validate({**data, "source": source})
-    except ValidationError as exc:
-        raise InventoryError(_format_validation(source, exc)) from None
+    inv = _validate({**data, "source": source}, source)
     if base is not None and base.management is not None:
         inv = inv.model_copy(update={"management": base.management})
     elif base is None and os.environ.get(USER_ENV):
@@ -355,10 +369,7 @@ def with_joins(inv: Inventory, joiners: list[str], into: str | None) -> Inventor
     if into is not None and inv.node(into) is None:
         inv = inventory_from_names([into], inv)
     nodes = [n.model_copy(update={"join": seed}) if n.name in joiners else n for n in inv.nodes]
-    try:
-        return Inventory.model_validate({**inv.model_dump(exclude={"nodes", "management"}),
-                                         "nodes": [n.model_dump() for n in nodes], "source": inv.source}
-                                        ).model_copy(update={"management": inv.management})
-    except ValidationError as exc:
-        raise InventoryError(_format_validation(inv.source, exc)) from None
+    return _validate({**inv.model_dump(exclude={"nodes", "management"}),
+                      "nodes": [n.model_dump() for n in nodes], "source": inv.source}, inv.source
+                     ).model_copy(update={"management": inv.management})
 

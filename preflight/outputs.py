@@ -32,7 +32,7 @@ from rabbitmq_preflight.errors import UsageError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pydantic import BaseModel
+    from rabbitmq_preflight.record import Record
 
 
 def encode(text: str, encoding: str | None = "utf-8") -> bytes:
@@ -57,18 +57,19 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def model_json(model: BaseModel, indent: int = 2) -> str:
-    """A report or facts document as JSON. pydantic's serializer is the fast path (it writes NaN as
-    null); a lone surrogate from a peer makes it fail, and then the data is sanitized first."""
-    from pydantic_core import PydanticSerializationError
+def model_json(model: Record) -> str:
+    """A report or facts document as JSON (indented by 2, UTF-8 as is). Plain data takes the fast
+    writer; NaN or a lone surrogate from a peer makes it decline, and then the data is sanitized first
+    (NaN as null, the surrogate escaped)."""
+    from rabbitmq_preflight.render.indented_json import NotPlain, dumps_indented
 
+    data = model.model_dump(mode="json", by_alias=True)
     try:
-        return model.model_dump_json(by_alias=True, indent=indent)
-    except PydanticSerializationError:
-        data = json_safe(model.model_dump(mode="json", by_alias=True))
+        return dumps_indented(data, ensure_ascii=False)
+    except NotPlain:
         import json
 
-        return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
+        return json.dumps(json_safe(data), indent=2, ensure_ascii=False, allow_nan=False)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -7,7 +7,7 @@ same facts (PORT001-003 per source, PORT006 both ways). Pure: Facts in, report m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rabbitmq_preflight.report import ReachabilityCell, ReachabilityRow
 
@@ -22,7 +22,7 @@ LEGEND = "o open, R refused, F filtered (timeout), U unresolvable, X unreachable
 def reachability_rows(facts: Facts) -> list[ReachabilityRow]:
     rows = []
     for view in facts.views:
-        via = "ssh" if view.ssh is not None else "local"
+        via: Literal["local", "ssh"] = "ssh" if view.ssh is not None else "local"
         if view.ssh is not None and view.ssh.status != "ok":
             rows.append(ReachabilityRow(source=view.origin.node or view.origin.hostname, node=view.origin.node,
                                         via=via, collected=False, reason=f"ssh {view.ssh.status}"))

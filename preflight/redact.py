@@ -16,16 +16,14 @@ walked. With nothing to redact the pass costs a walk over the per-node models an
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import typing
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
-from pydantic import BaseModel
-
 from rabbitmq_preflight.facts import Facts, PortCheck, ProbeError, QueueTable
+from rabbitmq_preflight.record import Record
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.collect.options import CollectOptions
@@ -33,24 +31,30 @@ if TYPE_CHECKING:
 REDACTED = "[redacted]"
 MIN_SECRET = 4  # shorter "secrets" would blank out ordinary words in every detail; none is that short in practice
 
-_FREE_TEXT: dict[type[BaseModel], tuple[str, ...]] = {
+_FREE_TEXT: dict[type[Record], tuple[str, ...]] = {
     ProbeError: ("detail",),
     PortCheck: ("detail", "protocol_detail"),
 }
-_SKIP: tuple[type[BaseModel], ...] = (QueueTable,)
+_SKIP: tuple[type[Record], ...] = (QueueTable,)
 
 
-@functools.cache
-def _nested_fields(cls: type[BaseModel]) -> tuple[str, ...]:
+_NESTED: dict[type[Record], tuple[str, ...]] = {}
+
+
+def _nested_fields(cls: type[Record]) -> tuple[str, ...]:
     """The fields of `cls` whose type can hold a model (or is not known to hold none): only those are
     walked. Skipping the plain ones (names, ports, flags, latencies) halves a 10,000-node walk."""
-    return tuple(name for name, f in cls.model_fields.items() if _may_hold_model(f.annotation))
+    found = _NESTED.get(cls)
+    if found is None:
+        found = _NESTED[cls] = tuple(name for name, tp in typing.get_type_hints(cls).items()
+                                     if _may_hold_model(tp))
+    return found
 
 
 def _may_hold_model(tp: Any) -> bool:
     if typing.get_origin(tp) is typing.Literal:
         return False
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
+    if isinstance(tp, type) and issubclass(tp, Record):
         return True
     args = typing.get_args(tp)
     if args:
@@ -99,20 +103,20 @@ class Redactor:
                 text = text.replace(form, REDACTED)
         return text
 
-    def scrub(self, facts: Facts, *, already: Iterable[BaseModel] = ()) -> Facts:
+    def scrub(self, facts: Facts, *, already: Iterable[Record] = ()) -> Facts:
         """Redact, in place, every free-text field of `facts` (see the module docstring); returns it.
         The models in `already`, scrubbed with `scrub_part` while collection went on, are not walked again."""
         if self.forms:
             self._walk(facts, {id(m) for m in already})  # the caller holds them: no id is reused meanwhile
         return facts
 
-    def scrub_part(self, model: BaseModel) -> None:
+    def scrub_part(self, model: Record) -> None:
         """Redact, in place, one part of the facts that nothing writes to any more (a node's, its probes over)."""
         if self.forms:
             self._walk(model, set())
 
-    def _walk(self, model: BaseModel, done: set[int]) -> None:
-        cls, values = type(model), model.__dict__  # a model's fields, read without pydantic's attribute hooks
+    def _walk(self, model: Record, done: set[int]) -> None:
+        cls, values = type(model), model.__dict__  # a record's fields, read directly
         fields = _FREE_TEXT.get(cls, ())
         for name in fields:
             value = values.get(name)
@@ -128,16 +132,16 @@ class Redactor:
             errors[:] = [self(e) if isinstance(e, str) else e for e in errors]
 
     def _visit(self, value: object, done: set[int]) -> None:
-        if isinstance(value, BaseModel):
+        if isinstance(value, Record):
             if not isinstance(value, _SKIP) and id(value) not in done:
                 self._walk(value, done)
         elif isinstance(value, dict):
             for item in value.values():
-                if isinstance(item, BaseModel | list | dict):
+                if isinstance(item, Record | list | dict):
                     self._visit(item, done)
         elif isinstance(value, list):
             for item in value:
-                if isinstance(item, BaseModel):
+                if isinstance(item, Record):
                     self._visit(item, done)
                 else:
                     return  # a list of plain values (names, addresses): nothing to scrub

@@ -7,9 +7,8 @@ contract (`preflight.report/v1`, documented in the README): add fields, never re
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import field
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from rabbitmq_preflight import __version__
 from rabbitmq_preflight.contract import (  # re-exported: renderers read them with the report
@@ -19,13 +18,13 @@ from rabbitmq_preflight.contract import (  # re-exported: renderers read them wi
     Severity,
     severity_rank,
 )
+from rabbitmq_preflight.record import Record
 
 REPORT_SCHEMA: Literal["preflight.report/v1"] = "preflight.report/v1"
 
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class _Model(Record):
+    pass
 
 
 class Finding(_Model):
@@ -37,7 +36,7 @@ class Finding(_Model):
     subject: str = ""
     message: str
     remediation: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
     waived: bool = False
     waiver_reason: str | None = None
     baseline: bool = False  # recorded by --write-baseline: reported, but does not fail the gate
@@ -61,7 +60,7 @@ class CheckResult(_Model):
 
 
 class CheckCounts(_Model):
-    pass_: int = Field(default=0, alias="pass")
+    pass_: int = 0  # `pass` in the file
     fail: int = 0
     unknown: int = 0
     skipped: int = 0
@@ -74,7 +73,7 @@ class Summary(_Model):
     info: int = 0
     waived: int = 0
     baseline: int = 0
-    checks: CheckCounts = Field(default_factory=CheckCounts)
+    checks: CheckCounts = field(default_factory=CheckCounts)
 
 
 class Tool(_Model):
@@ -102,8 +101,8 @@ class JoinPlan(_Model):
     into: str  # the node whose cluster it joins
     ram: bool = False  # join_cluster --ram
     verdict: Literal["will work", "will fail", "cannot tell"]
-    reasons: list[str] = Field(default_factory=list)  # what fails it, or what could not be checked
-    steps: list[JoinStep] = Field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # what fails it, or what could not be checked
+    steps: list[JoinStep] = field(default_factory=list)
 
 
 class ReachabilityCell(_Model):
@@ -123,23 +122,23 @@ class ReachabilityRow(_Model):
     via: Literal["local", "ssh"] = "local"
     collected: bool = True  # False: the SSH session failed (`reason`); nothing was dialled from there
     reason: str | None = None
-    cells: list[ReachabilityCell] = Field(default_factory=list)
+    cells: list[ReachabilityCell] = field(default_factory=list)
 
 
 class Report(_Model):
-    schema_: Literal["preflight.report/v1"] = Field(default=REPORT_SCHEMA, alias="schema")
-    tool: Tool = Field(default_factory=Tool)
+    schema_: Literal["preflight.report/v1"] = REPORT_SCHEMA  # `schema` in the file
+    tool: Tool = field(default_factory=Tool)
     started_at: dt.datetime
     duration_ms: float
     cluster: str
     inventory: str
-    origins: list[str] = Field(default_factory=list)
+    origins: list[str] = field(default_factory=list)
     summary: Summary
-    timings: Timings = Field(default_factory=Timings)
+    timings: Timings = field(default_factory=Timings)
     findings: list[Finding]
     checks: list[CheckResult]
-    join: list[JoinPlan] = Field(default_factory=list)  # one per node about to join (check --join / `join`)
-    reachability: list[ReachabilityRow] = Field(default_factory=list)  # the all-pairs matrix, with --ssh
+    join: list[JoinPlan] = field(default_factory=list)  # one per node about to join (check --join / `join`)
+    reachability: list[ReachabilityRow] = field(default_factory=list)  # the all-pairs matrix, with --ssh
 
     @classmethod
     def build(

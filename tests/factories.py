@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from rabbitmq_preflight.facts import (
     AmqpServer,
@@ -13,10 +14,13 @@ from rabbitmq_preflight.facts import (
     Observation,
     Origin,
     PortCheck,
+    PortRole,
+    PortStatus,
     ProbeError,
     View,
 )
 from rabbitmq_preflight.inventory import ExpectSection, NodeSpec
+from rabbitmq_preflight.outcomes import ErrorKind
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -27,12 +31,12 @@ def amqp_ok(version: str = "3.10.8", otp: str = "25.2.3") -> Observation[AmqpSer
     )
 
 
-def amqp_failed(kind: str = "refused", detail: str = "connection refused") -> Observation[AmqpServer]:
+def amqp_failed(kind: ErrorKind = "refused", detail: str = "connection refused") -> Observation[AmqpServer]:
     return Observation[AmqpServer](error=ProbeError(kind=kind, detail=detail), latency_ms=1.0)
 
 
-def port(role: str, number: int, status: str = "open", **extra: object) -> PortCheck:
-    fields: dict[str, object] = {"latency_ms": 1.0, **extra}
+def port(role: PortRole, number: int, status: PortStatus = "open", **extra: Any) -> PortCheck:
+    fields: dict[str, Any] = {"latency_ms": 1.0, **extra}
     return PortCheck(role=role, port=number, status=status, **fields)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from rabbitmq_preflight.engine import run_rules
 from rabbitmq_preflight.facts import (
@@ -40,7 +40,7 @@ def queue(name: str, vhost: str = "/", qtype: str = "classic", **fields: Any) ->
 def management(
     *, version: str = "3.10.8", nodes: list[ClusterNode] | None = None, policies: list[Policy] | None = None,
     operator_policies: list[Policy] | None = None, queues: list[QueueRow] | None = None,
-    source: str = "api",
+    source: Literal["api", "definitions"] = "api",
 ) -> ManagementFacts:
     members = nodes if nodes is not None else [
         ClusterNode(name=n, type="disc", running=True, rabbitmq_version=version) for n in THREE

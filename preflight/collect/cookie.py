@@ -153,18 +153,18 @@ def _user_name(uid: int) -> str:
 
 def inspect_file(kind: CookieSourceKind, path: Path, expected_owner: str | None) -> tuple[CookieSource, Cookie | None]:
     """Existence, type, mode, owner and content of one cookie file, as Erlang would judge them."""
-    base = {"kind": kind, "path": str(path), "expected_owner": expected_owner}
+    base = CookieSource(kind=kind, path=str(path), expected_owner=expected_owner, present=None)
     try:
         st = path.stat()
     except FileNotFoundError:
-        return CookieSource(**base, present=False), None
+        return base.model_copy(update={"present": False}), None
     except OSError as exc:
         denied = Denied(f"cannot inspect {path} as {_user_name(os.geteuid())}: {exc.strerror}")
-        return CookieSource(**base, present=None, error=ProbeError.of(denied)), None
-    facts = CookieSource(
-        **base, present=True, regular=stat.S_ISREG(st.st_mode), mode=f"{stat.S_IMODE(st.st_mode):04o}",
+        return base.model_copy(update={"error": ProbeError.of(denied)}), None
+    facts = base.model_copy(update=dict(
+        present=True, regular=stat.S_ISREG(st.st_mode), mode=f"{stat.S_IMODE(st.st_mode):04o}",
         owner=_user_name(st.st_uid), size=st.st_size,
-    )
+    ))
     if not facts.regular:
         return facts, None
     try:  # the type is checked again on the opened file: swapped for a FIFO since stat, it must not block

@@ -28,7 +28,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rabbitmq_preflight.collect import epmd
 from rabbitmq_preflight.collect.cookie import Cookie
@@ -252,7 +252,7 @@ async def handshake(
     if attempt.version < 6 and challenge.version >= 6:
         await _send(writer, encode_complement(attempt.creation))
     await _send(writer, encode_challenge_reply(challenge.challenge, attempt.our_challenge, cookie))
-    verdict = "accepted"
+    verdict: Literal["accepted", "rejected"] = "accepted"
     try:
         digest = decode_ack(await read_message(reader, what), what)
     except (Closed, ConnectionError):

@@ -16,7 +16,15 @@ import struct
 import time
 
 from rabbitmq_preflight.collect.tcp import close_quietly, open_connection, port_failure, read_exactly
-from rabbitmq_preflight.facts import DistRegistration, EpmdNames, EpmdNode, Observation, PortCheck, ProbeError
+from rabbitmq_preflight.facts import (
+    DistRegistration,
+    EpmdNames,
+    EpmdNode,
+    NodeType,
+    Observation,
+    PortCheck,
+    ProbeError,
+)
 from rabbitmq_preflight.outcomes import BadReply, NotFound, ProbeFailure, TimedOut, classify_os_error
 
 NAMES_REQ = b"n"  # 110
@@ -25,7 +33,7 @@ PORT2_RESP = 0x77  # 119 'w'
 MAX_NAMES_REPLY = 64 * 1024  # ~40 bytes per registered node; a host with 1,500 nodes is not RabbitMQ
 MAX_EXTRA = 1024  # PORT2 "extra" field: empty for every node we know
 CLI_PREFIX = "rabbitmqcli-"
-NODE_TYPES = {77: "normal", 72: "hidden"}  # 'M', 'H'
+NODE_TYPES: dict[int, NodeType] = {77: "normal", 72: "hidden"}  # 'M', 'H'
 _NAME_LINE = re.compile(r"name (\S+) at port (\d+)")
 
 

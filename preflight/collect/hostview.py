@@ -38,6 +38,7 @@ from rabbitmq_preflight.facts import (
     Origin,
     PortCheck,
     PortRole,
+    PortStatus,
     ProbeError,
     View,
 )
@@ -50,7 +51,8 @@ MAX_LINES = 40_000  # node records and config lines (a host that sends more is c
 MAX_LINE = 4096
 MAX_FIELD = 512
 
-_PORT_STATUSES: frozenset[str] = frozenset({"open", "refused", "timeout", "unresolvable", "unreachable", "error"})
+_PORT_STATUSES: dict[str, PortStatus] = {
+    s: s for s in ("open", "refused", "timeout", "unresolvable", "unreachable", "error")}
 
 _SCRIPT = r"""
 # rabbitmq-preflight host collector, version @VERSION@. Reads and prints; writes nothing on this host.
@@ -392,11 +394,12 @@ class _Parser:
     def _r_tcp(self, args: list[str]) -> bool:
         if len(args) < 5 or args[0] not in self.nodes:
             return False
-        node, role, port_text, status, ms = args[:5]
+        node, role, port_text, status_text, ms = args[:5]
         spec = self.nodes[node]
         wanted = dict(peer_ports(spec))
         port = _int(port_text, 1, 65535)
-        if role not in wanted or port != wanted[role] or status not in _PORT_STATUSES:
+        status = _PORT_STATUSES.get(status_text)
+        if role not in wanted or port != wanted[role] or status is None:
             return False
         detail = _text(args[5]) if len(args) > 5 and args[5] else None
         latency: float | None = _int(ms, 0, 10**9)

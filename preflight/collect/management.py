@@ -71,6 +71,7 @@ from rabbitmq_preflight.outcomes import (
     TimedOut,
 )
 from rabbitmq_preflight.policy import tied_vhosts
+from rabbitmq_preflight.record import Decline, strict_build
 from rabbitmq_preflight.releases import DEPRECATED_FEATURES_API
 from rabbitmq_preflight.versioning import Version, at_least
 
@@ -617,9 +618,9 @@ def _listener_ports(overview: MgmtOverview | None) -> dict[str, dict[str, int]]:
 
 
 def _discovered_spec(name: str, ports: dict[str, int]) -> NodeSpec | None:
-    from pydantic import ValidationError
-
+    """The peer-named member as a node spec, or None when its name or a port is not plainly valid."""
     try:
-        return NodeSpec(name=name, discovered=True, **ports)
-    except ValidationError:
+        spec: NodeSpec = strict_build(NodeSpec, {"name": name, "discovered": True, **ports})
+    except Decline:
         return None
+    return spec

@@ -111,10 +111,9 @@ async def collect_host(inv: Inventory, target: SshTarget, timeout: float, limit:
     started = dt.datetime.now(dt.UTC)
     before = time.time()
     t0 = time.perf_counter()
-    base = {"node": target.node, "target": target.destination, "user": target.user, "identity": target.identity}
-
     def session(status: SshStatus, detail: str | None = None, fix: str | None = None) -> SshSession:
-        return SshSession(**base, status=status, detail=detail, fix=fix,
+        return SshSession(node=target.node, target=target.destination, user=target.user,
+                          identity=target.identity, status=status, detail=detail, fix=fix,
                           duration_ms=round((time.perf_counter() - t0) * 1000, 1), collector=COLLECTOR_VERSION)
 
     if shutil.which("ssh") is None:

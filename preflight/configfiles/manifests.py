@@ -17,6 +17,7 @@ from typing import Any
 from rabbitmq_preflight.configfiles import erlang, rabbitmq_conf
 from rabbitmq_preflight.configfiles.model import (
     EnvSetting,
+    MountKind,
     ParseProblem,
     Setting,
     VolumeMount,
@@ -144,7 +145,7 @@ def _compose_volumes(svc: LineMap, declared: LineMap, file: str) -> list[VolumeM
         if isinstance(item, LineMap):
             vtype, source, target = _s(item.get("type")) or "volume", _s(item.get("source")), _s(item.get("target"))
             problem = None if target and target.startswith("/") else "long syntax without an absolute `target`"
-            kind = "bind" if vtype == "bind" else "tmpfs" if vtype == "tmpfs" else \
+            kind: MountKind = "bind" if vtype == "bind" else "tmpfs" if vtype == "tmpfs" else \
                 "volume" if source else "anonymous"
             if kind == "volume" and source and source not in declared and problem is None:
                 problem = f"volume {source!r} is not declared under the top-level `volumes:`"

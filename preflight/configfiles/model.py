@@ -6,18 +6,20 @@ what SEC001 judges) and a password only says whether it is RabbitMQ's well-known
 
 from __future__ import annotations
 
+from dataclasses import field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from rabbitmq_preflight.record import Record
 
 DocumentKind = Literal["rabbitmq.conf", "advanced.config", "rabbitmq-env.conf", "enabled_plugins",
                        "definitions", "compose", "kubernetes"]
 WorkloadKind = Literal["compose", "StatefulSet", "Deployment", "Pod", "RabbitmqCluster"]
+MountKind = Literal["bind", "volume", "anonymous", "tmpfs", "k8s"]
 REDACTED = "[redacted]"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Model(Record):
+    pass
 
 
 class CookieTraits(_Model):
@@ -54,7 +56,7 @@ class VolumeMount(_Model):
     spec: str  # as written (short syntax) or "source:target" (long syntax / k8s)
     source: str | None  # host path, named volume or k8s volume name; None for an anonymous volume
     target: str
-    kind: Literal["bind", "volume", "anonymous", "tmpfs", "k8s"]
+    kind: MountKind
     file: str
     line: int
     problem: str | None = None  # why Docker will not mount it as written
@@ -72,12 +74,12 @@ class Workload(_Model):
     hostname: str | None = None  # compose `hostname:`; k8s: the pod's stable name scheme when known
     stable_identity: bool = False  # k8s StatefulSet with serviceName, RabbitmqCluster
     replicas: int | None = None
-    env: list[EnvSetting] = Field(default_factory=list)
-    volumes: list[VolumeMount] = Field(default_factory=list)
+    env: list[EnvSetting] = field(default_factory=list)
+    volumes: list[VolumeMount] = field(default_factory=list)
     persistent: bool | None = None  # a volume (or claim) on /var/lib/rabbitmq
-    settings: list[Setting] = Field(default_factory=list)  # RabbitmqCluster additionalConfig, ConfigMap data
-    mounted_configs: list[str] = Field(default_factory=list)  # files linted because this workload mounts them
-    unread_configs: list[str] = Field(default_factory=list)  # config it mounts that is not among the files linted
+    settings: list[Setting] = field(default_factory=list)  # RabbitmqCluster additionalConfig, ConfigMap data
+    mounted_configs: list[str] = field(default_factory=list)  # files linted because this workload mounts them
+    unread_configs: list[str] = field(default_factory=list)  # config it mounts that is not among the files linted
     command: str | None = None
 
 
@@ -91,13 +93,13 @@ class ParseProblem(_Model):
 class ConfigDocument(_Model):
     file: str
     kind: DocumentKind
-    settings: list[Setting] = Field(default_factory=list)
-    env: list[EnvSetting] = Field(default_factory=list)
+    settings: list[Setting] = field(default_factory=list)
+    env: list[EnvSetting] = field(default_factory=list)
     plugins: list[str] | None = None
     plugins_line: int | None = None
-    workloads: list[Workload] = Field(default_factory=list)
-    secrets: list[EnvSetting] = Field(default_factory=list)  # k8s Secret / ConfigMap keys holding a cookie
-    problems: list[ParseProblem] = Field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    secrets: list[EnvSetting] = field(default_factory=list)  # k8s Secret / ConfigMap keys holding a cookie
+    problems: list[ParseProblem] = field(default_factory=list)
     rabbitmq_version: str | None = None  # definitions export
     host: str | None = None  # read over SSH on this node's host (`check --ssh`); `file` is then `node:path`
 
@@ -105,11 +107,11 @@ class ConfigDocument(_Model):
 class ConfigFacts(_Model):
     """Every config document given to `lint` / `check --config`, and the version they are judged for."""
 
-    documents: list[ConfigDocument] = Field(default_factory=list)
+    documents: list[ConfigDocument] = field(default_factory=list)
     target: str | None = None  # "X.Y" from --rabbitmq or the inventory; image tags are per workload
     target_from: str | None = None  # "--rabbitmq", "inventory expect.rabbitmq"
     live: str | None = None  # the series the probed cluster runs (`check --config`): after image tags
     live_from: str | None = None
     # node -> the config files it uses that could not be read on its host (`check --ssh`); every node whose
     # config was collected is a key, so a host with no config file at all still counts as one node
-    hosts: dict[str, list[str]] = Field(default_factory=dict)
+    hosts: dict[str, list[str]] = field(default_factory=dict)

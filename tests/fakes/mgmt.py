@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import SecretStr
-
 from rabbitmq_preflight.collect.options import CollectOptions
 from rabbitmq_preflight.inventory import Inventory, ManagementSection, NodeSpec
+from rabbitmq_preflight.record import Secret
 
 PASSWORD = "s3cret-Pa55word"  # a fake server's fake password
 
@@ -103,7 +102,7 @@ async def serve(api: FakeApi) -> AsyncIterator[FakeApi]:
 def options(ports: dict[str, int], timeout: float = 1.0, user: str = "monitor") -> CollectOptions:
     """Options for nodes served on 127.0.0.1 at the given management ports, with fake credentials."""
     nodes = [NodeSpec(name=name, address="127.0.0.1", management_port=port) for name, port in ports.items()]
-    inv = Inventory(nodes=nodes, management=ManagementSection(user=user, password=SecretStr(PASSWORD)))
+    inv = Inventory(nodes=nodes, management=ManagementSection(user=user, password=Secret(PASSWORD)))
     return CollectOptions.of(inv, timeout=timeout, deadline=10.0, no_handshake=True)
 
 

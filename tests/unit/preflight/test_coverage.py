@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rabbitmq_preflight.collect.management_json import parse_policies, parse_policy_order, queue_row
 from rabbitmq_preflight.coverage import Coverage, coverage_of
@@ -21,7 +21,7 @@ REFUSED = ("rabbit@rabbit1 management API /api/definitions/preflight-tie-record:
            "user — user 'monitor' needs the `administrator` tag to read a vhost's definitions export")
 
 
-def _source(order: Observation[PolicyOrder] | None, source: str = "api") -> ManagementFacts:
+def _source(order: Observation[PolicyOrder] | None, source: Literal["api", "definitions"] = "api") -> ManagementFacts:
     return ManagementFacts(
         source=source, rabbitmq_version="3.10.8",
         policies=Observation(value=parse_policies(RECORDED["/api/policies"])),
@@ -31,7 +31,7 @@ def _source(order: Observation[PolicyOrder] | None, source: str = "api") -> Mana
     )
 
 
-def _coverage(order: Observation[PolicyOrder] | None, source: str = "api") -> Coverage:
+def _coverage(order: Observation[PolicyOrder] | None, source: Literal["api", "definitions"] = "api") -> Coverage:
     cov = coverage_of(_source(order, source))
     assert isinstance(cov, Coverage)
     return cov

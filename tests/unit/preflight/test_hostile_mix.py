@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from pydantic import SecretStr
 
 import rabbitmq_preflight.collect.resolve as resolve
 from rabbitmq_preflight.collect.management import MAX_BODY
 from rabbitmq_preflight.facts import NodeFacts, View
 from rabbitmq_preflight.inventory import ClusterSection, Inventory, ManagementSection, NodeSpec
 from rabbitmq_preflight.pipeline import CheckRun, LiveProbe, choose_rules, judge
+from rabbitmq_preflight.record import Secret
 from rabbitmq_preflight.report import Report
 from tests.conftest import PREFLIGHT, ROOT
 from tests.fakes import erlang as erl
@@ -217,7 +217,7 @@ class Fleet:
 def inventory(fleet: Fleet, cookie: Path, timeout: float, deadline: float) -> Inventory:
     return Inventory(
         cluster=ClusterSection(name="hostile", probe_timeout=timeout, deadline=deadline, cookie_file=cookie),
-        management=ManagementSection(user="monitor", password=SecretStr(mgmt.PASSWORD)),
+        management=ManagementSection(user="monitor", password=Secret(mgmt.PASSWORD)),
         nodes=[NodeSpec(**fleet.spec(p)) for p in fleet.peers],
     )
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import pytest
-from pydantic import SecretStr
 
 from rabbitmq_preflight.collect import collect
 from rabbitmq_preflight.collect.options import CollectOptions
 from rabbitmq_preflight.engine import run_rules
 from rabbitmq_preflight.inventory import Inventory, ManagementSection, NodeSpec
+from rabbitmq_preflight.record import Secret
 from rabbitmq_preflight.redact import REDACTED, Redactor
 from rabbitmq_preflight.render import RenderContext, render
 from rabbitmq_preflight.render.github import summary_markdown
@@ -81,7 +81,7 @@ def test_a_password_echoed_in_an_http_error_is_in_no_output_format_and_not_in_th
     with echoing_api() as port:
         spec = NodeSpec(name="rabbit@localhost", address="127.0.0.1", management_port=port, amqp_port=1,
                         epmd_port=1, dist_port=1)
-        inv = Inventory(nodes=[spec], management=ManagementSection(user=USER, password=SecretStr(PASSWORD)))
+        inv = Inventory(nodes=[spec], management=ManagementSection(user=USER, password=Secret(PASSWORD)))
         facts = collect(inv, CollectOptions.of(inv, timeout=1.0, deadline=8.0, no_handshake=True))
     report = run_rules(facts, list(all_rules()))
     ctx = RenderContext(rules=all_rules(), inventory_path="inventory.toml", exit_code=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -12,6 +12,7 @@ from rabbitmq_preflight.facts import (
     AmqpServer,
     CookieFacts,
     CookieSource,
+    CookieSourceKind,
     CookieValue,
     DistHandshake,
     ErlangProcess,
@@ -21,10 +22,12 @@ from rabbitmq_preflight.facts import (
     Observation,
     Origin,
     PortCheck,
+    PortStatus,
     ProbeError,
     View,
 )
 from rabbitmq_preflight.inventory import NodeSpec
+from rabbitmq_preflight.outcomes import ErrorKind
 from rabbitmq_preflight.report import Finding, Report
 from rabbitmq_preflight.rules import rule_by_id
 from rabbitmq_preflight.rules.security import env_var_status
@@ -36,7 +39,8 @@ WEAK = CookieValue(fingerprint="eBvV8M32jyrgpl1Oqssp0Q==", length=8, distinct_ch
 SERVER = "/var/lib/rabbitmq/.erlang.cookie"
 
 
-def source(kind: str = "cookie_file", path: str | None = "/etc/preflight/cookie", **fields: Any) -> CookieSource:
+def source(kind: CookieSourceKind = "cookie_file", path: str | None = "/etc/preflight/cookie",
+           **fields: Any) -> CookieSource:
     base: dict[str, Any] = {"present": True, "readable": True, "regular": True, "mode": "0400", "owner": "root",
                             "value": STRONG}
     if kind == "env":
@@ -44,23 +48,24 @@ def source(kind: str = "cookie_file", path: str | None = "/etc/preflight/cookie"
     return CookieSource(kind=kind, path=None if kind == "env" else path, **{**base, **fields})
 
 
-def cookie(*sources: CookieSource, user: str = "root", effective: str | None = "cookie_file",
+def cookie(*sources: CookieSource, user: str = "root", effective: CookieSourceKind | None = "cookie_file",
            processes: list[ErlangProcess] | None = None) -> CookieFacts:
     procs = Observation[list[ErlangProcess]](value=processes if processes is not None else [])
     return CookieFacts(user=user, sources=list(sources), effective=effective, processes=procs)
 
 
-def handshake(verdict: str = "accepted", node: str = "rabbit@a") -> Observation[DistHandshake]:
+def handshake(verdict: Literal["accepted", "rejected"] = "accepted",
+              node: str = "rabbit@a") -> Observation[DistHandshake]:
     return Observation[DistHandshake](value=DistHandshake(
         verdict=verdict, port=25672, version=6, our_name="preflight-1-2@checker", remote_name=node,
         name_matches=True))
 
 
-def failed(kind: str, detail: str) -> Observation[DistHandshake]:
+def failed(kind: ErrorKind, detail: str) -> Observation[DistHandshake]:
     return Observation[DistHandshake](error=ProbeError(kind=kind, detail=detail))
 
 
-def node(name: str, hs: Observation[DistHandshake] | None = None, dist: str | None = None,
+def node(name: str, hs: Observation[DistHandshake] | None = None, dist: PortStatus | None = None,
          version: str | None = None) -> NodeFacts:
     ports = {"dist": PortCheck(role="dist", port=25672, status=dist)} if dist else {}
     amqp = Observation[AmqpServer](value=AmqpServer(version=version)) if version else None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from rabbitmq_preflight.facts import ClusterNode, ProbeError
 from rabbitmq_preflight.inventory import NodeSpec
 from tests.ha_facts import facts, judge, management, statuses
 
 
-def members(*types: str, version: str = "3.10.8") -> list[ClusterNode]:
+def members(*types: Literal["disc", "ram"] | None, version: str = "3.10.8") -> list[ClusterNode]:
     return [ClusterNode(name=f"rabbit@n{i}", type=t, running=True, rabbitmq_version=version)
             for i, t in enumerate(types, start=1)]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.report import Finding, Report
 from rabbitmq_preflight.service.drift import STATE_FILE, StateError, StateStore, compute_drift
 
@@ -16,7 +17,7 @@ T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 
 def finding(rule: str = "PORT001", node: str | None = "rabbit@rabbit2", subject: str = "tcp/5672 (amqp)",
-            message: str = "refused", severity: str = "error") -> Finding:
+            message: str = "refused", severity: Severity = "error") -> Finding:
     return Finding(rule=rule, slug=rule.lower(), family="port", severity=severity,
                    node=node, subject=subject, message=message, remediation="start it")
 

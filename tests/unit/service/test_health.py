@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.report import Finding, Report
 from rabbitmq_preflight.service.health import DaemonStatus, HealthServer, RunSnapshot, parse_listen
 from tests.daemon_support import http_get
@@ -16,7 +17,7 @@ from tests.daemon_support import http_get
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 
-def report(*severities: str, waived: int = 0) -> Report:
+def report(*severities: Severity, waived: int = 0) -> Report:
     findings = [
         Finding(rule=f"R{i:03}", slug=f"r{i}", family="port", severity=sev, node="rabbit@rabbit2",
                 subject=f"s{i}", message="m", remediation="fix")

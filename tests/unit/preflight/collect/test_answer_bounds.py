@@ -10,14 +10,13 @@ import asyncio
 import datetime as dt
 from typing import Any
 
-from pydantic import SecretStr
-
 from rabbitmq_preflight.collect import management
 from rabbitmq_preflight.collect.management import MAX_DISCOVERED, QueueFetch, discover, open_api
 from rabbitmq_preflight.collect.options import CollectOptions
 from rabbitmq_preflight.engine import run_rules
 from rabbitmq_preflight.facts import Facts, InventorySummary, ManagementFacts, Origin, View
 from rabbitmq_preflight.inventory import Inventory, ManagementSection, NodeSpec
+from rabbitmq_preflight.record import Secret
 from rabbitmq_preflight.rules import rule_by_id
 from tests.fakes.mgmt import PASSWORD, Answer, FakeApi, options, serve
 
@@ -34,7 +33,7 @@ def _discover(routes: dict[str, Any]) -> tuple[Inventory, Inventory, Any, FakeAp
     async def run() -> tuple[Inventory, Inventory, Any, FakeApi]:
         async with serve(FakeApi(routes)) as api:
             inv = Inventory(nodes=[NodeSpec(name=NODE, address="127.0.0.1", management_port=api.port)],
-                            management=ManagementSection(user="monitor", password=SecretStr(PASSWORD)))
+                            management=ManagementSection(user="monitor", password=Secret(PASSWORD)))
             grown, record = await discover(inv, CollectOptions.of(inv, timeout=2.0))
             return inv, grown, record, api
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from rabbitmq_preflight.collect import collect
 from rabbitmq_preflight.collect.distribution import NOT_LISTED, collect_distribution
@@ -32,6 +31,7 @@ from rabbitmq_preflight.inventory import (
     NodeSpec,
     parse_inventory,
 )
+from rabbitmq_preflight.record import Secret
 from rabbitmq_preflight.report import Report
 from rabbitmq_preflight.rules import rule_by_id
 from tests.fakes import erlang
@@ -68,7 +68,7 @@ def _inventory(tmp_path: Path, api_port: int, dist_port: int) -> Inventory:
     cookie.chmod(0o400)
     node = NodeSpec(name=NODE, address="127.0.0.1", management_port=api_port, dist_port=dist_port)
     return Inventory(nodes=[node], cluster=ClusterSection(cookie_file=cookie),
-                     management=ManagementSection(user="monitor", password=SecretStr(PASSWORD)))
+                     management=ManagementSection(user="monitor", password=Secret(PASSWORD)))
 
 
 def _hostile_routes(evil_dist: int, evil_http: int) -> dict[str, Any]:
@@ -190,7 +190,7 @@ def test_open_api_refuses_a_discovered_member_and_an_address_the_inventory_does_
         refused = []
         async with serve(attacker):
             inv = Inventory(nodes=[NodeSpec(name=NODE, address="127.0.0.1", management_port=1)],
-                            management=ManagementSection(user="monitor", password=SecretStr(PASSWORD)))
+                            management=ManagementSection(user="monitor", password=Secret(PASSWORD)))
             opts = CollectOptions.of(inv, timeout=1.0)
             for spec in (NodeSpec(name=EVIL, management_port=attacker.port, discovered=True),
                          NodeSpec(name=NODE, address="127.0.0.1", management_port=attacker.port),
@@ -239,7 +239,7 @@ def test_discovery_marks_members_discovered_and_takes_no_distribution_port_from_
     async def run() -> Inventory:
         async with serve(FakeApi(_hostile_routes(25999, 15999))) as api:
             inv = Inventory(nodes=[NodeSpec(name=NODE, address="127.0.0.1", management_port=api.port)],
-                            management=ManagementSection(user="monitor", password=SecretStr(PASSWORD)))
+                            management=ManagementSection(user="monitor", password=Secret(PASSWORD)))
             grown, _ = await discover(inv, CollectOptions.of(inv, timeout=1.0))
             return grown
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def _collect(routes: dict[str, Any], deadline: float | None = None,
     async def run() -> tuple[View, list[str]]:
         async with serve(FakeApi(routes)) as api:
             opts = options({NODE: api.port})
-            view = View(origin=Origin(hostname="checker", collected_at="2026-01-01T00:00:00Z"))
+            view = View(origin=Origin(hostname="checker", collected_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
             try:
                 async with asyncio.timeout(deadline):
                     await collect_management_view(view, opts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections import Counter
 from typing import Any
 
@@ -26,7 +27,7 @@ def test_discovery_cluster_view_and_node_overview_share_each_get() -> None:
         async with serve(FakeApi(routes)) as api:
             opts = options({NODE: api.port})
             spec = opts.inventory.nodes[0]
-            view = View(origin=Origin(hostname="h", collected_at="2026-01-01T00:00:00Z"))
+            view = View(origin=Origin(hostname="h", collected_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
             node = NodeFacts(name=NODE, target="127.0.0.1")
             await asyncio.gather(discover(opts.inventory, opts), collect_management_view(view, opts),
                                  collect_management_node(spec, node, opts))
@@ -47,7 +48,7 @@ def test_a_failed_get_is_shared_too_and_keeps_its_type() -> None:
                                   "/api/nodes": Answer.json({"error": "not_authorised"}, 401)}
         async with serve(FakeApi(routes)) as api:
             opts = options({NODE: api.port})
-            view = View(origin=Origin(hostname="h", collected_at="2026-01-01T00:00:00Z"))
+            view = View(origin=Origin(hostname="h", collected_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
             node = NodeFacts(name=NODE, target="127.0.0.1")
             await asyncio.gather(discover(opts.inventory, opts), collect_management_view(view, opts),
                                  collect_management_node(opts.inventory.nodes[0], node, opts))

@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-from pydantic import BaseModel
 
 from rabbitmq_preflight.collect import NodeCollector, collect, tcp
 from rabbitmq_preflight.collect import resolve as resolve_module
@@ -21,6 +20,7 @@ from rabbitmq_preflight.collect.threads import DaemonThreadExecutor
 from rabbitmq_preflight.facts import NodeFacts, PortCheck
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
 from rabbitmq_preflight.outcomes import LocalLimit, classify_os_error
+from rabbitmq_preflight.record import Record
 from rabbitmq_preflight.redact import Redactor
 
 
@@ -242,7 +242,7 @@ def test_each_finished_node_is_scrubbed_inside_the_loop_once(monkeypatch: pytest
     walks: list[bool] = []  # per walk of a node's facts: inside the event loop?
     real_walk = Redactor._walk
 
-    def counting(self: Redactor, model: BaseModel, done: set[int]) -> None:
+    def counting(self: Redactor, model: Record, done: set[int]) -> None:
         if isinstance(model, NodeFacts):
             try:
                 asyncio.get_running_loop()

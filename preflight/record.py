@@ -1,0 +1,403 @@
+"""Records: the data model (inventory, facts, report) as plain dataclasses; pydantic at file boundaries.
+
+Why not pydantic models throughout: importing pydantic and building ~90 model classes cost ~200 ms of
+every `preflight check` (issue 11: the whole check's budget is 0.3 s), while a check reads only one
+file — the inventory — and that one is almost always well formed. So the classes are standard
+dataclasses (`kw_only`, built by `Record.__init_subclass__`, ~0.4 ms each), and pydantic — still the
+one authority on what a file may contain and on the wording of every error — is imported only where a
+file is validated: `Model.model_validate(…)` / `model_validate_json(…)` build a `TypeAdapter` for the
+class on first use (pydantic validates standard dataclasses natively, generics and nesting included,
+and reads `__pydantic_config__`). `strict_build` takes the inventory's fast path: it accepts only
+input whose every value already has its field's exact type, and declines anything else so pydantic
+decides (a test holds the two to the same result on every inventory the tests know, and mutations).
+
+The method names are pydantic's (`model_dump`, `model_copy`, …) so callers read the same; the JSON a
+record dumps is the JSON pydantic dumps for it (a test compares them on real facts and reports).
+
+Field constraints and validators are `Annotated` markers (`Ge`, `Le`, `Gt`, `MinLen`, `Match`,
+`Check`): checked here on the fast path, and handed to pydantic as its own constraints (same error
+types and messages) when pydantic validates. A field whose name ends in `_` (`schema_`, `pass_`)
+is spelled without it in files (`schema`, `pass`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, Union, dataclass_transform, get_args, get_origin
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler, TypeAdapter
+    from pydantic_core import CoreSchema
+
+
+def external_name(field: str) -> str:
+    """A field's name in files: `schema_` → `schema` (the underscore only dodges a Python name)."""
+    return field[:-1] if field.endswith("_") else field
+
+
+def _is_record(tp: object) -> bool:
+    return isinstance(tp, type) and issubclass(tp, Record)
+
+
+def excluded(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
+    """A field that is never dumped (the inventory's `source`, the management password)."""
+    return dataclasses.field(default=default, metadata={"exclude": True}, **kwargs)
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(dataclasses.field, excluded))
+class Record:
+    """Base of every data class: a keyword-only dataclass that forbids unknown keys in files."""
+
+    __pydantic_config__: ClassVar[dict[str, Any]] = {
+        "extra": "forbid",
+        "alias_generator": external_name,
+        "validate_by_name": True,
+        "validate_by_alias": True,
+    }
+    __frozen__: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(kw_only=True, frozen=cls.__frozen__)(cls)
+
+    # -- pydantic's spellings ------------------------------------------------------------------------
+
+    def model_copy(self, *, update: dict[str, Any] | None = None) -> Self:
+        """A shallow copy with `update` applied (not validated, as pydantic's `model_copy`)."""
+        return dataclasses.replace(self, **(update or {}))  # type: ignore[type-var]
+
+    def model_dump(self, *, mode: Literal["python", "json"] = "python", by_alias: bool = False,
+                   exclude: set[str] | None = None) -> dict[str, Any]:
+        """The record as a dict, nested records and all; `mode="json"` as `json.dumps` takes it."""
+        out = _dump_record(self, mode == "json", by_alias)
+        for name in exclude or ():
+            out.pop(external_name(name) if by_alias else name, None)
+        return out
+
+    def model_dump_json(self, *, by_alias: bool = False, indent: int | None = None) -> str:
+        import json
+
+        return json.dumps(self.model_dump(mode="json", by_alias=by_alias), indent=indent, ensure_ascii=False,
+                          allow_nan=False)
+
+    @classmethod
+    def model_validate(cls, data: object) -> Self:
+        """Validate decoded data (a dict from JSON or TOML) with pydantic; raises its ValidationError."""
+        return adapter(cls).validate_python(data)  # type: ignore[no-any-return]
+
+    @classmethod
+    def model_validate_json(cls, raw: str | bytes) -> Self:
+        return adapter(cls).validate_json(raw)  # type: ignore[no-any-return]
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+
+_DUMPED: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _dumped_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """(name, name in files) of every field a dump shows: not the excluded, not a cache attribute."""
+    found = _DUMPED.get(cls)
+    if found is None:
+        found = _DUMPED[cls] = tuple((f.name, external_name(f.name)) for f in dataclasses.fields(cls)
+                                     if not f.metadata.get("exclude"))
+    return found
+
+
+def _dump_record(record: Record, json_mode: bool, by_alias: bool) -> dict[str, Any]:
+    values = record.__dict__
+    return {
+        (alias if by_alias else name): dump_value(values[name], json_mode, by_alias)
+        for name, alias in _dumped_fields(type(record))
+    }
+
+
+def dump_value(value: Any, json_mode: bool, by_alias: bool) -> Any:
+    """One value as pydantic's `model_dump` gives it (`json_mode`: as its `mode="json"`)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Record):
+        return _dump_record(value, json_mode, by_alias)
+    if isinstance(value, dict):
+        return {k: dump_value(v, json_mode, by_alias) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple: a list in JSON, as pydantic
+        items = [dump_value(v, json_mode, by_alias) for v in value]
+        return items if json_mode else type(value)(*items)
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [dump_value(v, json_mode, by_alias) for v in value]
+        return items if json_mode or isinstance(value, list) else type(value)(items)
+    if not json_mode:
+        return value
+    if isinstance(value, dt.datetime):
+        return _iso_datetime(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Secret):
+        return str(value)
+    raise TypeError(f"cannot dump {type(value).__name__} to JSON")
+
+
+def _iso_datetime(value: dt.datetime) -> str:
+    """pydantic's spelling: UTC as `Z`, other offsets as `+hh:mm`, microseconds only when set."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+# -- the management password ----------------------------------------------------------------------
+
+
+class Secret:
+    """A secret string: shown as `**********` everywhere, read only with `get_secret_value()`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return "**********" if self._value else ""
+
+    def __repr__(self) -> str:
+        return f"Secret('{self}')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(),
+            serialization=core_schema.plain_serializer_function_ser_schema(str))
+
+
+# -- constraints: one definition, checked here on the fast path and by pydantic otherwise --------------
+
+
+class _Constraint:
+    """An `Annotated` marker. `ok(value)` for the fast path; pydantic gets its own equivalent."""
+
+    def ok(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def pydantic_marker(self) -> Any:
+        raise NotImplementedError
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return handler(typing.Annotated[source, self.pydantic_marker()])
+
+
+class Ge(_Constraint):
+    def __init__(self, bound: float) -> None:
+        self.bound = bound
+
+    def ok(self, value: Any) -> bool:
+        return bool(value >= self.bound)
+
+    def pydantic_marker(self) -> Any:
+        import annotated_types
+
+        return annotated_types.Ge(self.bound)
+
+
+class Gt(_Constraint):
+    def __init__(self, bound: float) -> None:
+        self.bound = bound
+
+    def ok(self, value: Any) -> bool:
+        return bool(value > self.bound)
+
+    def pydantic_marker(self) -> Any:
+        import annotated_types
+
+        return annotated_types.Gt(self.bound)
+
+
+class Le(_Constraint):
+    def __init__(self, bound: float) -> None:
+        self.bound = bound
+
+    def ok(self, value: Any) -> bool:
+        return bool(value <= self.bound)
+
+    def pydantic_marker(self) -> Any:
+        import annotated_types
+
+        return annotated_types.Le(self.bound)
+
+
+class MinLen(_Constraint):
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def ok(self, value: Any) -> bool:
+        return len(value) >= self.length
+
+    def pydantic_marker(self) -> Any:
+        import annotated_types
+
+        return annotated_types.MinLen(self.length)
+
+
+class Match(_Constraint):
+    """A string pattern, searched from the start as pydantic's `pattern=` does."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def ok(self, value: Any) -> bool:
+        return re.match(self.pattern, value) is not None
+
+    def pydantic_marker(self) -> Any:
+        from pydantic import StringConstraints
+
+        return StringConstraints(pattern=self.pattern)
+
+
+class Check(_Constraint):
+    """A validator: returns the value or raises ValueError with the sentence the operator reads."""
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+
+    def ok(self, value: Any) -> bool:
+        try:
+            self.func(value)
+        except ValueError:
+            return False
+        return True
+
+    def pydantic_marker(self) -> Any:
+        from pydantic import AfterValidator
+
+        return AfterValidator(self.func)
+
+
+# -- pydantic, at the boundary ---------------------------------------------------------------------
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def adapter(cls: type) -> TypeAdapter[Any]:
+    """The pydantic validator of a record class, built on first use (importing pydantic then)."""
+    found = _ADAPTERS.get(cls)
+    if found is None:
+        from pydantic import TypeAdapter
+
+        found = _ADAPTERS[cls] = TypeAdapter(cls)
+    return found
+
+
+# -- the fast path: exact types only, else pydantic decides ----------------------------------------
+
+
+class Decline(Exception):
+    """The fast path does not vouch for this input: pydantic must validate it."""
+
+
+def strict_build(cls: type[Record], data: object) -> Any:
+    """`cls` built from `data` when every value already has its field's exact type and passes every
+    constraint; raises Decline otherwise (unknown keys, a wrong or coercible type, a failed check)."""
+    return _strict(cls, data)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    found = _HINTS.get(cls)
+    if found is None:
+        found = _HINTS[cls] = typing.get_type_hints(cls, include_extras=True)
+    return found
+
+
+def _strict(tp: Any, value: object) -> Any:  # one case per kind of type
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if tp is str or tp is int or tp is bool or tp is type(None):
+        if type(value) is not tp:
+            raise Decline
+        return value
+    if tp is float:
+        if type(value) is float or type(value) is int:
+            return float(value)  # type: ignore[arg-type,unused-ignore]
+        raise Decline
+    if tp is Path:
+        if isinstance(value, str | Path):
+            return Path(value)
+        raise Decline
+    if tp is dt.date:
+        if type(value) is dt.date:
+            return value
+        raise Decline
+    if origin is typing.Annotated:
+        base, *marks = get_args(tp)
+        out = _strict(base, value)
+        for mark in marks:
+            if not isinstance(mark, _Constraint) or not mark.ok(out):
+                raise Decline
+        return out
+    if origin is Literal:
+        if any(type(value) is type(arg) and value == arg for arg in get_args(tp)):
+            return value
+        raise Decline
+    if origin is Union or origin is types.UnionType:
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        matched = [a for a in args if a is not type(None)]
+        if len(matched) != 1:
+            raise Decline  # a real union: pydantic's smart mode picks, not us
+        return _strict(matched[0], value)
+    if origin is list:
+        if type(value) is not list:
+            raise Decline
+        (item,) = get_args(tp)
+        return [_strict(item, v) for v in value]
+    if origin is dict:
+        if type(value) is not dict:
+            raise Decline
+        key_tp, item = get_args(tp)
+        return {_strict(key_tp, k): _strict(item, v) for k, v in value.items()}
+    if _is_record(tp):
+        return _strict_record(tp, value)
+    raise Decline
+
+
+def _strict_record(cls: type[Record], value: object) -> Record:
+    if type(value) is not dict:
+        raise Decline
+    hints = _hints(cls)
+    fields = {external_name(f.name): f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, item in value.items():
+        field = fields.get(key) if isinstance(key, str) else None
+        if field is None or field.name in kwargs:
+            raise Decline
+        kwargs[field.name] = _strict(hints[field.name], item)
+    for field in fields.values():
+        if field.name not in kwargs and field.default is dataclasses.MISSING \
+                and field.default_factory is dataclasses.MISSING:
+            raise Decline  # a required key is missing: pydantic words it
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError):
+        raise Decline from None
