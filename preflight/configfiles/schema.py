@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 CORE_APPS = frozenset({"rabbit"})
@@ -31,6 +30,8 @@ class KeyInfo:
 
 @cache
 def _table() -> dict[str, Any]:
+    from importlib import resources  # ~7 ms, and only a config file's judging needs the table
+
     text = resources.files("rabbitmq_preflight.configfiles").joinpath("data/schema_keys.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
