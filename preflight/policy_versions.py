@@ -42,6 +42,8 @@ CORE = "rabbit"
 
 @dataclass(frozen=True)
 class BrokerPolicyRules:
+    """What one RabbitMQ release accepts in a policy, read from its source at `tag`."""
+
     tag: str  # the rabbitmq-server tag this row was read from
     since: tuple[int, ...]
     unsupported: Mapping[str, frozenset[str]]

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Fail:
+    """A check that failed: what a rule returns to make a finding."""
+
     node: str | None
     message: str
     subject: str = ""
@@ -34,6 +36,8 @@ class Fail:
 
 @dataclass(frozen=True)
 class Pass:
+    """A check that passed, for one node (or the cluster) and subject."""
+
     node: str | None
     subject: str = ""
 
@@ -62,6 +66,8 @@ RuleFunc = Callable[["Facts"], Iterable[Result]]
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule: its id, texts and default severity, and the pure function that checks the facts."""
+
     id: str
     slug: str
     family: Family

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, order=True)
 class Version:
+    """A version as numbers (ordered by them) and as written."""
+
     parts: tuple[int, ...]
     text: str
 

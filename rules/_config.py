@@ -26,6 +26,8 @@ OPERATOR_PLUGINS = frozenset({"rabbitmq_peer_discovery_k8s", "rabbitmq_prometheu
 
 @dataclass
 class NodeConfig:
+    """The configuration one node (or workload) would boot with, gathered from the files that define it."""
+
     label: str  # the service / workload name, or the file or directory
     file: str
     line: int

@@ -26,6 +26,8 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?\r\n")
 
 @dataclass
 class Response:
+    """One HTTP response, read whole (bounded)."""
+
     status: int
     headers: dict[str, str]  # names lower-cased; a repeated header keeps its last value
     body: bytes
@@ -37,6 +39,8 @@ class _Stale(Exception):
 
 @dataclass
 class _Conn:
+    """One kept-alive connection to a node's management listener."""
+
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
 

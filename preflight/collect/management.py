@@ -9,7 +9,7 @@ that answers; asking the others in turn after a short head start keeps one silen
 more than one timeout.
 
 Only GETs, never `/api/aliveness-test` (it declares a queue on 3.x), over our own small HTTP/1.1 client
-(collect/http.py: keep-alive per node, no redirects, no proxies). The password is a SecretStr, turned
+(collect/http.py: keep-alive per node, no redirects, no proxies). The password is a `Secret`, turned
 into the Basic authorization header when a node's client opens and never formatted into a message.
 Every failure is typed: Refused/TimedOut/Unreachable/Unresolvable, AuthFailed (401), Forbidden
 (403), NotFound (404: plugin missing or endpoint absent on this version), HttpError (5xx and other

@@ -23,7 +23,7 @@ class NotInInventory(Exception):
 
 @dataclass(frozen=True)
 class CollectOptions:
-    """How to collect. Holds the inventory (with its SecretStr password); never serialised."""
+    """How to collect. Holds the inventory (with its `Secret` password); never serialised."""
 
     inventory: Inventory
     timeout: float

@@ -23,6 +23,8 @@ class TermSyntaxError(ValueError):
 
 @dataclass(frozen=True)
 class Atom:
+    """An Erlang atom."""
+
     name: str
 
     def __str__(self) -> str:
@@ -31,17 +33,23 @@ class Atom:
 
 @dataclass(frozen=True)
 class Binary:
+    """An Erlang binary (`<<"text">>`)."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class ETuple:
+    """An Erlang tuple, with the line it starts on."""
+
     items: tuple[Term, ...]
     line: int
 
 
 @dataclass(frozen=True)
 class EList:
+    """An Erlang list (an improper one keeps its tail), with the line it starts on."""
+
     items: tuple[Term, ...]
     line: int
     tail: Term | None = None

@@ -23,6 +23,8 @@ BACKEND_PLUGINS = {  # peer discovery backends and the plugin that provides each
 
 @dataclass(frozen=True)
 class KeyInfo:
+    """One rabbitmq.conf key pattern of a schema: the application that maps it, and its datatype."""
+
     app: str
     pattern: str
     datatype: str  # compact Erlang term text, "" when the schema declares none

@@ -29,6 +29,8 @@ RENDERERS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class RenderContext:
+    """What a renderer needs besides the report: rule texts, colour, the gate, the inventory's lines."""
+
     rules: Sequence[Rule] = ()
     color: bool = False
     fail_on: Severity = "error"
