@@ -193,7 +193,7 @@ class Facts(_Model):
         """The facts file format (`preflight.facts/v1`): what `collect` and `--save-facts` write."""
         from rabbitmq_preflight.outputs import model_json  # valid JSON whatever a peer sent (NaN, surrogates)
 
-        return model_json(self) + "\n"
+        return model_json(self, records=20 * sum(len(view.nodes) for view in self.views)) + "\n"
 
     def observations(self, node: str) -> list[tuple[Origin, NodeFacts]]:
         """Every view's facts about `node`, with where they were observed from."""

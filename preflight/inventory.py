@@ -42,13 +42,13 @@ _SSH_DESTINATION = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.\-]*@)?[A-Za-z0-9_\[][
 
 
 def _prefix_at_host(value: str) -> str:
-    if not _NODE_NAME.match(value):
+    if not _NODE_NAME.fullmatch(value):  # fullmatch: `$` alone lets a trailing newline through
         raise ValueError(f"must look like prefix@host, as rabbitmqctl shows it (got {value!r})")
     return value
 
 
 def _ssh_destination(value: str) -> str:
-    if not _SSH_DESTINATION.match(value):
+    if not _SSH_DESTINATION.fullmatch(value):
         raise ValueError(f"must look like user@host or host (got {value!r})")
     return value
 

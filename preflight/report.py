@@ -186,4 +186,4 @@ class Report(_Model):
     def to_json(self) -> str:
         from rabbitmq_preflight.outputs import model_json  # valid JSON whatever a peer sent (NaN, surrogates)
 
-        return model_json(self)
+        return model_json(self, records=len(self.findings) + len(self.checks))

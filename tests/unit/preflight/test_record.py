@@ -87,7 +87,7 @@ from rabbitmq_preflight.inventory import (
     Waiver,
     parse_inventory,
 )
-from rabbitmq_preflight.outputs import model_json
+from rabbitmq_preflight.outputs import LARGE_DOCUMENT, model_json
 from rabbitmq_preflight.record import Decline, Record, Secret, adapter, strict_build
 from rabbitmq_preflight.report import JoinPlan, JoinStep, ReachabilityCell, ReachabilityRow, Report
 from rabbitmq_preflight.rules import all_rules
@@ -573,6 +573,20 @@ def test_model_json_is_the_json_pydantic_writes_and_json_dumps_byte_for_byte(
         data = doc.model_dump(mode="json", by_alias=True)
         assert text == json.dumps(data, indent=2, ensure_ascii=False), where
         assert _strict_loads(text) == json.loads(adapter(type(doc)).dump_json(doc, by_alias=True)), where
+
+
+def test_large_documents_written_by_pydantic_are_the_same_bytes(documents: dict[str, Facts | Report]) -> None:
+    """From LARGE_DOCUMENT records model_json hands the writing to pydantic's serializer: same bytes."""
+    for where, doc in documents.items():
+        assert model_json(doc, records=LARGE_DOCUMENT) == model_json(doc), where
+
+
+def test_a_large_document_pydantic_refuses_is_written_by_ours() -> None:
+    """A lone surrogate makes pydantic's serializer refuse: the document is still written, sanitized."""
+    doc = fx.facts(fx.node("rabbit@a", ports=[fx.port("amqp", 5672, detail="peer said \ud800!")]))
+    text = model_json(doc, records=LARGE_DOCUMENT)
+    assert text == model_json(doc)
+    assert _strict_loads(text)["views"][0]["nodes"]["rabbit@a"]["ports"]["amqp"]["detail"] == "peer said \\ud800!"
 
 
 def test_model_json_stays_valid_json_with_nan_and_a_lone_surrogate() -> None:
