@@ -15,19 +15,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.policy import PolicyIndex, Resolution, tied_vhosts
 from rabbitmq_preflight.policy_versions import ANY_RELEASE, rules_for
+from rabbitmq_preflight.record import lean
 from rabbitmq_preflight.versioning import Version
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import ManagementFacts, Policy, QueueRow
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Coverage:
     """Every queue of a policy source with what applies to it."""
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.record import lean
 from rabbitmq_preflight.rule import Rule
 
 MAX_FACTS_FILE = 256  # MiB: facts of a 10,000-node view are a few tens of MiB
@@ -69,7 +69,7 @@ def load_checked_inventory(path: Path, cookie_file: Path | None = None) -> Inven
 # --- Sources: where facts come from. Each is plain data; `gather` turns a list of them into Facts.
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class LiveProbe:
     """Probe the inventory's nodes from this host, now (per-probe timeout, one deadline)."""
 
@@ -78,21 +78,21 @@ class LiveProbe:
     no_handshake: bool = False
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class SavedFacts:
     """Facts files written by `preflight collect` / `--save-facts`, possibly on other hosts."""
 
     paths: tuple[Path, ...]
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class DefinitionsFile:
     """A definitions export (export_definitions / GET /api/definitions) about to be deployed."""
 
     path: Path
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class OverSsh:
     """Run the host collector on every node's host over SSH (`--ssh`): one view from each host."""
 
@@ -102,7 +102,7 @@ class OverSsh:
     control: Path | None = None  # where reused connections live (the daemon's own); None: a per-user one
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class ConfigFiles:
     """Config files about to be deployed (`preflight lint PATH…`, `check --config PATH`): rabbitmq.conf,
     advanced.config, env files, enabled_plugins, definitions, docker-compose and Kubernetes manifests."""
@@ -115,7 +115,7 @@ class ConfigFiles:
 Source = LiveProbe | SavedFacts | DefinitionsFile | OverSsh | ConfigFiles
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class CheckRun:
     """What one judgement produced: the facts it judged and the report."""
 

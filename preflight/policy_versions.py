@@ -27,11 +27,11 @@ every release refuses is called refused.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.policy_versions_data import ROWS
+from rabbitmq_preflight.record import lean
 from rabbitmq_preflight.versioning import Version
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 CORE = "rabbit"
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class BrokerPolicyRules:
     """What one RabbitMQ release accepts in a policy, read from its source at `tag`."""
 

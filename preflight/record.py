@@ -45,6 +45,111 @@ def _is_record(tp: object) -> bool:
     return isinstance(tp, type) and issubclass(tp, Record)
 
 
+# -- lean dataclasses ------------------------------------------------------------------------------
+# dataclass compiles an `__init__`, `__eq__`, `__repr__` (and, frozen, `__hash__`) for every class, and
+# computes a docstring from `inspect.signature` when there is none: ~0.25-1 ms a class, ~110 classes at
+# every start of a check. A lean dataclass is a real dataclass (`dataclasses.fields`, `replace`,
+# pydantic all see its fields) whose methods are written once, here, generically from the fields.
+# Hot classes built hundreds of thousands of times at scale (rule results) stay plain dataclasses:
+# the generic `__init__` costs ~1 µs more an instance.
+
+_Spec = tuple[tuple[str, Any, "Callable[[], Any] | None"], ...]
+
+
+def _make_lean(cls: type, *, frozen: bool, kw_only: bool) -> None:
+    if not cls.__doc__:
+        cls.__doc__ = f"A {cls.__name__}."
+    dataclasses.dataclass(kw_only=kw_only, frozen=frozen, init=False, repr=False, eq=False)(cls)
+    fields = dataclasses.fields(cls)
+    type.__setattr__(cls, "__record_fields__", tuple(
+        (f.name, f.default, None if f.default_factory is dataclasses.MISSING else f.default_factory)
+        for f in fields if f.init))
+    type.__setattr__(cls, "__lean_positional__", tuple(f.name for f in fields if f.init and not f.kw_only))
+    type.__setattr__(cls, "__lean_compared__", tuple(f.name for f in fields if f.compare))
+    type.__setattr__(cls, "__lean_shown__", tuple(f.name for f in fields if f.repr))
+    type.__setattr__(cls, "__lean_frozen__", frozen)
+
+
+def _lean_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    cls = type(self)
+    positional: tuple[str, ...] = cls.__lean_positional__
+    if len(args) > len(positional):
+        raise TypeError(f"{cls.__name__}() takes {len(positional)} positional arguments but {len(args)} were given")
+    for name, value in zip(positional, args, strict=False):
+        if name in kwargs:
+            raise TypeError(f"{cls.__name__}() got multiple values for argument {name!r}")
+        kwargs[name] = value
+    values = self.__dict__  # written directly: frozen classes too, as dataclass's own __init__ does
+    used = 0
+    for name, default, factory in cls.__record_fields__:
+        if name in kwargs:
+            values[name] = kwargs[name]
+            used += 1
+        elif factory is not None:
+            values[name] = factory()
+        elif default is not dataclasses.MISSING:
+            values[name] = default
+        else:
+            raise TypeError(f"{cls.__name__}() missing required argument: {name!r}")
+    if used != len(kwargs):
+        known = {name for name, _, _ in cls.__record_fields__}
+        unknown = next(k for k in kwargs if k not in known)
+        raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {unknown!r}")
+    post_init = getattr(self, "__post_init__", None)
+    if post_init is not None:
+        post_init()
+
+
+def _compared(obj: Any) -> tuple[Any, ...]:
+    values = obj.__dict__
+    return tuple(values[name] for name in type(obj).__lean_compared__)
+
+
+def _lean_eq(self: Any, other: object) -> bool:  # NotImplemented, as dataclass: the other side decides
+    if type(other) is not type(self):
+        return NotImplemented  # type: ignore[no-any-return]
+    same: bool = _compared(self) == _compared(other)
+    return same
+
+
+def _lean_hash(self: Any) -> int:
+    """Frozen: by value, as a frozen dataclass; otherwise unhashable, as a dataclass with eq."""
+    if not type(self).__lean_frozen__:
+        raise TypeError(f"unhashable type: {type(self).__name__!r}")
+    return hash(_compared(self))
+
+
+def _lean_repr(self: Any) -> str:
+    """As dataclass writes it: `Name(field=value, …)`, without the fields marked `repr=False`."""
+    shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in type(self).__lean_shown__)
+    return f"{type(self).__qualname__}({shown})"
+
+
+_T = typing.TypeVar("_T")
+
+
+@typing.overload
+def lean(cls: type[_T], /) -> type[_T]: ...
+
+
+@typing.overload
+def lean(*, frozen: bool = False) -> Callable[[type[_T]], type[_T]]: ...
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field,))
+def lean(cls: type[_T] | None = None, /, *, frozen: bool = False) -> Any:
+    """`@dataclass` / `@dataclass(frozen=True)`, with the methods written once instead of per class."""
+    def wrap(target: type[_T]) -> type[_T]:
+        _make_lean(target, frozen=frozen, kw_only=False)
+        type.__setattr__(target, "__init__", _lean_init)
+        type.__setattr__(target, "__eq__", _lean_eq)
+        type.__setattr__(target, "__hash__", _lean_hash)
+        type.__setattr__(target, "__repr__", _lean_repr)
+        return target
+
+    return wrap if cls is None else wrap(cls)
+
+
 def excluded(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
     """A field that is never dumped (the inventory's `source`, the management password)."""
     return dataclasses.field(default=default, metadata={"exclude": True}, **kwargs)
@@ -63,61 +168,23 @@ class Record:
     __frozen__: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # dataclass compiles an `__init__`, `__eq__` and `__repr__` for every class (and computes a
-        # docstring from `inspect.signature` when there is none): ~0.25 ms a class, ~80 classes at every
-        # start. Here they are written once, generically, from the fields; dataclass only collects the
-        # fields (what pydantic and `dataclasses.fields` read). Frozen classes keep its `__setattr__`.
         super().__init_subclass__(**kwargs)
-        if not cls.__doc__:
-            cls.__doc__ = f"A {cls.__name__} record."
-        dataclasses.dataclass(kw_only=True, frozen=cls.__frozen__, init=False, repr=False, eq=False)(cls)
-        cls.__record_fields__ = tuple(
-            (f.name, f.default, None if f.default_factory is dataclasses.MISSING else f.default_factory)
-            for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        _make_lean(cls, frozen=cls.__frozen__, kw_only=True)
 
     __record_fields__: ClassVar[tuple[tuple[str, Any, Callable[[], Any] | None], ...]] = ()
 
     def __init__(self, **kwargs: Any) -> None:
-        values = self.__dict__  # written directly: frozen records too, as dataclass's own __init__ does
-        used = 0
-        for name, default, factory in self.__record_fields__:
-            if name in kwargs:
-                values[name] = kwargs[name]
-                used += 1
-            elif factory is not None:
-                values[name] = factory()
-            elif default is not dataclasses.MISSING:
-                values[name] = default
-            else:
-                raise TypeError(f"{type(self).__name__}() missing required keyword argument: {name!r}")
-        if used != len(kwargs):
-            known = {name for name, _, _ in self.__record_fields__}
-            unknown = next(k for k in kwargs if k not in known)
-            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown!r}")
-        post_init = getattr(self, "__post_init__", None)
-        if post_init is not None:
-            post_init()
-
-    def _values(self) -> tuple[Any, ...]:
-        values = self.__dict__
-        return tuple(values[name] for name, _, _ in self.__record_fields__)
+        _lean_init(self, **kwargs)
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self._values() == other._values()
+        return _lean_eq(self, other)
 
     def __hash__(self) -> int:
         """Frozen records hash by value (as frozen dataclasses); the others are unhashable."""
-        if not self.__frozen__:
-            raise TypeError(f"unhashable type: {type(self).__name__!r}")
-        return hash(self._values())
+        return _lean_hash(self)
 
     def __repr__(self) -> str:
-        """As dataclass writes it: `Name(field=value, …)`, without the fields marked `repr=False`."""
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}"
-                          for f in dataclasses.fields(self) if f.repr)  # type: ignore[arg-type]
-        return f"{type(self).__qualname__}({shown})"
+        return _lean_repr(self)
 
     # -- pydantic's spellings ------------------------------------------------------------------------
 

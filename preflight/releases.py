@@ -11,14 +11,13 @@ Plain tuples and dataclasses only: rule modules import this at start-up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from rabbitmq_preflight.record import lean
 from rabbitmq_preflight.versioning import Version
 
 DeprecationPhase = str  # permitted_by_default | denied_by_default | disconnected | removed
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class UpgradeEdge:
     """A supported rolling upgrade from series `source` (at patch `min_patch` or later) to `target`."""
 
@@ -29,7 +28,7 @@ class UpgradeEdge:
     cite: str = "docs: upgrade#rabbitmq-version-upgradability"
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Deprecation:
     """A deprecated feature's phase from a series on (docs: deprecated-features-list)."""
 
@@ -39,7 +38,7 @@ class Deprecation:
     cite: str
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Series:
     """One release series: Erlang/OTP window, newly required feature flags, deprecations."""
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.configfiles.schema import all_series, series_of
+from rabbitmq_preflight.record import lean
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.configfiles.model import ConfigDocument, EnvSetting, Setting, Workload
@@ -24,7 +25,7 @@ CANONICAL = frozenset({"rabbitmq.conf", "advanced.config", "rabbitmq.config", "e
 OPERATOR_PLUGINS = frozenset({"rabbitmq_peer_discovery_k8s", "rabbitmq_prometheus", "rabbitmq_management"})
 
 
-@dataclass
+@lean
 class NodeConfig:
     """The configuration one node (or workload) would boot with, gathered from the files that define it."""
 

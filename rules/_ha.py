@@ -12,11 +12,11 @@ import json
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.coverage import Coverage, coverage_of
 from rabbitmq_preflight.policy import CompiledPolicy
+from rabbitmq_preflight.record import lean
 from rabbitmq_preflight.rule import Fail, Pass, Result, RuleFunc, Skip, Unknown
 from rabbitmq_preflight.rules._management import cluster_version, judged_version, management_problem, policy_source
 from rabbitmq_preflight.versioning import at_least
@@ -154,7 +154,7 @@ def name_prefix(name: str) -> str:
     return name.rstrip("0123456789") or name
 
 
-@dataclass
+@lean
 class Tally:
     """Counts per key with a few examples each: findings stay one per group, never one per queue."""
 

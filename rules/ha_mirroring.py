@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.coverage import Coverage
 from rabbitmq_preflight.policy import CompiledPolicy
+from rabbitmq_preflight.record import lean
 from rabbitmq_preflight.rule import Fail, Pass, Result, Skip, Unknown, rule
 from rabbitmq_preflight.rules._ha import (
     Tally,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class PolicyProblem:
     """What is wrong with one mirroring policy, and its definition once fixed."""
 

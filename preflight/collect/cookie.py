@@ -26,7 +26,6 @@ import pwd
 import stat
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
@@ -43,6 +42,7 @@ from rabbitmq_preflight.facts import (
 )
 from rabbitmq_preflight.inputs import NotRegularFile, TooLarge, read_bounded
 from rabbitmq_preflight.outcomes import Denied, ProbeFailure
+from rabbitmq_preflight.record import lean
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.collect.options import CollectOptions
@@ -100,7 +100,7 @@ def fingerprint(cookie: Cookie) -> str:
     return base64.b64encode(hashlib.md5(cookie.reveal()).digest()).decode("ascii")
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class ParsedCookie:
     """What Erlang makes of a cookie file's bytes: the cookie, or why it refuses them."""
 
@@ -189,7 +189,7 @@ def env_source(environ: Mapping[str, str]) -> tuple[CookieSource, Cookie | None]
     return CookieSource(kind="env", present=True, value=describe(cookie)), cookie
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Homes:
     """Where the server's and the invoking user's cookie files live on this host."""
 
@@ -224,7 +224,7 @@ def user_cookie_path(home: Path, environ: Mapping[str, str]) -> Path:
     return xdg if not primary.exists() and xdg.exists() else primary
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class LocalCookie:
     """The local cookie facts, plus the effective cookie for the handshake (never serialised)."""
 

@@ -27,7 +27,6 @@ import secrets
 import socket
 import struct
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from rabbitmq_preflight.collect import epmd
@@ -54,6 +53,7 @@ from rabbitmq_preflight.outcomes import (
     TimedOut,
     classify_os_error,
 )
+from rabbitmq_preflight.record import lean
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.collect.options import CollectOptions
@@ -97,7 +97,7 @@ MAX_MESSAGE = 2048  # the largest handshake message is a challenge with a 255-ch
 _FOREIGN_PREFIXES = {b"HT": "an HTTP server", b"AM": "an AMQP listener", b"\x16\x03": "a TLS listener"}
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Challenge:
     """The node's `send_challenge`: its flags, challenge, creation and own full node name."""
 
@@ -205,7 +205,7 @@ def decode_ack(body: bytes, what: str) -> bytes:
 # --- the conversation ------------------------------------------------------------------------------
 
 
-@dataclass
+@lean
 class Attempt:
     """One handshake's parameters, and how far it got (the port check needs to know)."""
 

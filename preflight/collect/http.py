@@ -14,17 +14,18 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from rabbitmq_preflight.collect.tcp import _connect
 from rabbitmq_preflight.outcomes import BadReply, ProbeFailure, TimedOut, classify_os_error
+from rabbitmq_preflight.record import lean
 
 MAX_HEAD = 64 << 10  # status line plus headers; a real management API sends well under 1 KiB
 READ_CHUNK = 64 << 10
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: [^\r\n]*)?\r\n")
 
 
-@dataclass
+@lean
 class Response:
     """One HTTP response, read whole (bounded)."""
 
@@ -37,7 +38,7 @@ class _Stale(Exception):
     """A kept-alive connection the peer had closed before our request: retried on a fresh one."""
 
 
-@dataclass
+@lean
 class _Conn:
     """One kept-alive connection to a node's management listener."""
 
@@ -48,7 +49,7 @@ class _Conn:
         self.writer.transport.abort()
 
 
-@dataclass
+@lean
 class HttpPool:
     """Connections to one host:port, reused while the peer keeps them alive, at most `max_connections`
     at once. `authorization` is the header value (it holds the password: never in a repr)."""

@@ -27,7 +27,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -71,7 +71,7 @@ from rabbitmq_preflight.outcomes import (
     TimedOut,
 )
 from rabbitmq_preflight.policy import tied_vhosts
-from rabbitmq_preflight.record import Decline, strict_build
+from rabbitmq_preflight.record import Decline, lean, strict_build
 from rabbitmq_preflight.releases import DEPRECATED_FEATURES_API
 from rabbitmq_preflight.versioning import Version, at_least
 
@@ -110,7 +110,7 @@ QUEUE_COLUMNS = (
 _TAG_NEEDED = {"/api/feature-flags": "administrator", "/api/global-parameters": "policymaker"}
 
 
-@dataclass
+@lean
 class ManagementApi:
     """One node's management API. `connected` tells a port check whether TCP got through."""
 
@@ -335,7 +335,7 @@ def _ask_order(inv: Inventory, local: str | None) -> list[NodeSpec]:
     return sorted((n for n in inv.nodes if not n.discovered and n.join is None), key=lambda n: n.name != local)
 
 
-@dataclass
+@lean
 class _Race:
     """Ask node after node, each with a head start over the next; the first answer wins."""
 
@@ -481,7 +481,7 @@ async def read_policy_order(api: ManagementApi, vhosts: list[str]) -> dict[str, 
     return order
 
 
-@dataclass
+@lean
 class QueueFetch:
     """All queues, 500 per page: page 1 says how many pages; the rest come concurrently, each
     turned into compact rows as soon as it arrives so a page's JSON never outlives its parsing.

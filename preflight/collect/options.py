@@ -6,11 +6,12 @@ module can import its options without importing every other probe.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from rabbitmq_preflight.collect.cookie import LocalCookie, read_local_cookie
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
+from rabbitmq_preflight.record import lean
 
 DISCOVERED = "discovered, not in the inventory"
 
@@ -21,7 +22,7 @@ class NotInInventory(Exception):
     collectors), so it is not a ProbeFailure: it surfaces as a failed collector (RUN001)."""
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class CollectOptions:
     """How to collect. Holds the inventory (with its `Secret` password); never serialised."""
 

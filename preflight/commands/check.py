@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from rabbitmq_preflight.commands.common import (
 )
 from rabbitmq_preflight.contract import FORMATS, SEVERITIES, Severity
 from rabbitmq_preflight.errors import UsageError
+from rabbitmq_preflight.record import lean
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rabbitmq_preflight.report import Report
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class CheckArgs:
     """`preflight check`'s options, as click parsed them."""
 

@@ -9,7 +9,7 @@ a `TermSyntaxError` with the line: configuration files do not hold code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from rabbitmq_preflight.record import lean
 
 MAX_DEPTH = 200  # configs nest a dozen levels; a deeper file is hostile, not a config
 
@@ -21,7 +21,7 @@ class TermSyntaxError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Atom:
     """An Erlang atom."""
 
@@ -31,14 +31,14 @@ class Atom:
         return self.name
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Binary:
     """An Erlang binary (`<<"text">>`)."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class ETuple:
     """An Erlang tuple, with the line it starts on."""
 
@@ -46,7 +46,7 @@ class ETuple:
     line: int
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class EList:
     """An Erlang list (an improper one keeps its tail), with the line it starts on."""
 

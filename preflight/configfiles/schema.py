@@ -10,9 +10,10 @@ stops the boot with "unknown variable", exactly as for a misspelt key.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
+
+from rabbitmq_preflight.record import lean
 
 CORE_APPS = frozenset({"rabbit"})
 BACKEND_PLUGINS = {  # peer discovery backends and the plugin that provides each
@@ -21,7 +22,7 @@ BACKEND_PLUGINS = {  # peer discovery backends and the plugin that provides each
 }
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class KeyInfo:
     """One rabbitmq.conf key pattern of a schema: the application that maps it, and its datatype."""
 

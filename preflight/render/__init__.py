@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from rabbitmq_preflight.contract import Severity
 from rabbitmq_preflight.heap import full_collections_deferred
+from rabbitmq_preflight.record import lean
 from rabbitmq_preflight.report import Report
 from rabbitmq_preflight.rule import Rule
 
@@ -27,7 +28,7 @@ RENDERERS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class RenderContext:
     """What a renderer needs besides the report: rule texts, colour, the gate, the inventory's lines."""
 
