@@ -23,7 +23,20 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from rabbitmq_preflight.errors import UsageError
 from rabbitmq_preflight.inputs import InputFileError, InputFileProblem, MiB, read_bounded, read_input_file
-from rabbitmq_preflight.record import Check, Decline, Ge, Gt, Le, Match, MinLen, Record, Secret, excluded, strict_build
+from rabbitmq_preflight.record import (
+    Check,
+    Decline,
+    Ge,
+    Gt,
+    Le,
+    Match,
+    MinLen,
+    Record,
+    Secret,
+    error_message,
+    excluded,
+    strict_build,
+)
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -217,18 +230,15 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 _UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
-_MISSING_KEY = ("missing", "missing_keyword_only_argument", "missing_argument")
 
 
 def _format_validation(source: str, exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
         loc = _location(tuple(err["loc"]))
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = error_message(err).removeprefix("Value error, ")
         if err["type"] in _UNKNOWN_KEY:
             msg = "unknown key"
-        elif err["type"] in _MISSING_KEY:
-            msg = "Field required"
         lines.append(" ".join(f"{source}: {loc}: {msg}".split("\n")))
     return lines
 

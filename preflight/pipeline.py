@@ -246,6 +246,7 @@ def load_facts_file(path: Path) -> Facts:
 
     from rabbitmq_preflight.facts import Facts
     from rabbitmq_preflight.inputs import MiB, read_input_file
+    from rabbitmq_preflight.record import error_message
 
     raw = read_input_file(path, what="facts file", limit=MAX_FACTS_FILE * MiB)
     try:
@@ -255,7 +256,7 @@ def load_facts_file(path: Path) -> Facts:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise UsageError(f"{path}: not a preflight facts file: {loc}: {first['msg']}") from None
+        raise UsageError(f"{path}: not a preflight facts file: {loc}: {error_message(first)}") from None
 
 
 def _with_definitions(facts: Facts | None, path: Path) -> Facts:

@@ -465,6 +465,19 @@ def adapter(cls: type) -> TypeAdapter[Any]:
     return found
 
 
+# pydantic words two errors differently for dataclasses than for models; files keep the models' words.
+_MODEL_WORDING = {
+    "unexpected_keyword_argument": "Extra inputs are not permitted",
+    "missing_keyword_only_argument": "Field required",
+    "missing_argument": "Field required",
+}
+
+
+def error_message(error: Any) -> str:
+    """The message of one pydantic error (an item of `ValidationError.errors()`), as a model says it."""
+    return str(_MODEL_WORDING.get(error["type"], error["msg"]))
+
+
 # -- the fast path: exact types only, else pydantic decides ----------------------------------------
 
 

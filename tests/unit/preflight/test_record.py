@@ -685,3 +685,23 @@ def test_records_are_plain_dataclasses_and_validate_lazily() -> None:
     assert issubclass(Inventory, Record) and Inventory.field_names()[0] == "source"
     assert strict_build(Inventory, {"nodes": ONE, "source": "s"}) == Inventory(source="s", nodes=[NodeSpec(
         name="rabbit@a")])
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    ({"schema": "preflight.facts/v1", "tool_version": "x", "inventory": {"cluster": "c", "source": "s", "nodes": []},
+      "views": [{"origin": {"hostname": "h", "collected_at": "2026-01-01T00:00:00Z", "bogus": 1}}]},
+     "views.0.origin.bogus: Extra inputs are not permitted"),
+    ({"schema": "preflight.facts/v1", "inventory": {"cluster": "c", "source": "s", "nodes": []}, "views": []},
+     "tool_version: Field required"),
+])
+def test_a_bad_facts_file_is_worded_as_pydantic_words_a_model(tmp_path: Path, data: dict[str, Any], said: str) -> None:
+    """Dataclasses get other error types from pydantic (unexpected/missing keyword argument); a facts
+    file's error keeps the words it had when Facts was a pydantic model."""
+    from rabbitmq_preflight.errors import UsageError
+    from rabbitmq_preflight.pipeline import load_facts_file
+
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError) as caught:
+        load_facts_file(path)
+    assert caught.value.lines == [f"{path}: not a preflight facts file: {said}"]
