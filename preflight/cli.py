@@ -10,30 +10,48 @@ exits 3 — never a traceback (set PREFLIGHT_DEBUG=1 for one).
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from rabbitmq_preflight import __version__
-from rabbitmq_preflight.commands.check import check
-from rabbitmq_preflight.commands.collect import collect
 from rabbitmq_preflight.commands.common import quiet_broken_pipe
-from rabbitmq_preflight.commands.daemon import daemon
-from rabbitmq_preflight.commands.lint import lint
-from rabbitmq_preflight.commands.plan import plan
-from rabbitmq_preflight.commands.rules import explain, list_rules
 from rabbitmq_preflight.contract import EXIT_USAGE
 from rabbitmq_preflight.outputs import encodable_streams
 
+# Each command's module, imported only when that command runs (or help lists them all): a check
+# does not build the daemon's, lint's or plan's options. click's documented lazy-group pattern.
+COMMANDS = {
+    "check": "check:check",
+    "collect": "collect:collect",
+    "daemon": "daemon:daemon",
+    "explain": "rules:explain",
+    "lint": "lint:lint",
+    "plan": "plan:plan",
+    "rules": "rules:list_rules",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported by name, when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, attr = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(f"rabbitmq_preflight.commands.{module}"), attr)
+        assert isinstance(command, click.Command) and command.name == cmd_name, cmd_name
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="preflight", message="%(prog)s %(version)s")
 def cli() -> None:
     """Find what will break a RabbitMQ cluster, before `join_cluster` does."""
-
-
-for command in (check, collect, list_rules, explain, daemon, plan, lint):
-    cli.add_command(command)
 
 
 def main() -> None:

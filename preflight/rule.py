@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from rabbitmq_preflight.contract import Family, Severity
+from rabbitmq_preflight.record import lean
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.facts import Facts
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Fail:
     """A check that failed: what a rule returns to make a finding."""
 
@@ -34,7 +35,7 @@ class Fail:
     line: int | None = None
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Pass:
     """A check that passed, for one node (or the cluster) and subject."""
 
@@ -42,7 +43,7 @@ class Pass:
     subject: str = ""
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Unknown:
     """The question applies, but the facts to answer it are missing: never a pass."""
 
@@ -51,7 +52,7 @@ class Unknown:
     subject: str = ""
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Skip:
     """The question does not apply here (say why): not a finding."""
 
@@ -64,7 +65,7 @@ Result = Fail | Pass | Unknown | Skip
 RuleFunc = Callable[["Facts"], Iterable[Result]]
 
 
-@dataclass(frozen=True)
+@lean(frozen=True)
 class Rule:
     """A rule: its id, texts and default severity, and the pure function that checks the facts."""
 
