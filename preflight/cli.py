@@ -1,8 +1,9 @@
 """The `preflight` command line: the group, its commands (one module each under `commands/`), main().
 
 Start-up must stay light: the command modules import only click and the standard library at top
-level; pydantic, dnspython and apscheduler are imported inside the commands that use them (a test
-checks `sys.modules` after `--version`). The console script starts in `entry.py`, which answers
+level, and load only when their command runs (`LazyGroup`); pydantic (only where a file is
+validated), dnspython and apscheduler are imported where used (tests check `sys.modules` after
+`--version` and after a check). The console script starts in `entry.py`, which answers
 `--version`, `rules` and `explain ID` without click and hands everything else to `main()` here.
 Errors the user can fix print one line each and exit 2; anything unexpected prints one line and
 exits 3 — never a traceback (set PREFLIGHT_DEBUG=1 for one).
