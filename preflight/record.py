@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 import re
 import types
 import typing
@@ -215,10 +216,6 @@ class Record:
     def model_validate_json(cls, raw: str | bytes) -> Self:
         return adapter(cls).validate_json(raw)  # type: ignore[no-any-return]
 
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-
 
 _Dumped = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
 _DUMPED: dict[type, _Dumped] = {}
@@ -246,12 +243,12 @@ def _is_float(tp: Any) -> bool:
     return tp is float
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})  # dumped as they are, in either mode
+PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})  # dumped as they are; they hold no record
 
 
 def _dump_record(record: Record, json_mode: bool, by_alias: bool) -> dict[str, Any]:
     values = record.__dict__
-    plain = _PLAIN
+    plain = PLAIN_TYPES
     shown, floats = _dumped_fields(type(record))
     out: dict[str, Any] = {}
     for name, alias in shown:  # the common case inline: ~3 million values in a 10,000-node report
@@ -266,17 +263,17 @@ def _dump_record(record: Record, json_mode: bool, by_alias: bool) -> dict[str, A
 
 def dump_value(value: Any, json_mode: bool, by_alias: bool) -> Any:
     """One value as pydantic's `model_dump` gives it (`json_mode`: as its `mode="json"`)."""
-    if type(value) in _PLAIN:
+    if type(value) in PLAIN_TYPES:
         return value
     if isinstance(value, Record):
         return _dump_record(value, json_mode, by_alias)
     if isinstance(value, dict):
-        return {k: v if type(v) in _PLAIN else dump_value(v, json_mode, by_alias) for k, v in value.items()}
+        return {k: v if type(v) in PLAIN_TYPES else dump_value(v, json_mode, by_alias) for k, v in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple: a list in JSON, as pydantic
-        items = [v if type(v) in _PLAIN else dump_value(v, json_mode, by_alias) for v in value]
+        items = [v if type(v) in PLAIN_TYPES else dump_value(v, json_mode, by_alias) for v in value]
         return items if json_mode else type(value)(*items)
     if isinstance(value, list | tuple | set | frozenset):
-        items = [v if type(v) in _PLAIN else dump_value(v, json_mode, by_alias) for v in value]
+        items = [v if type(v) in PLAIN_TYPES else dump_value(v, json_mode, by_alias) for v in value]
         return items if json_mode or isinstance(value, list) else type(value)(items)
     if isinstance(value, str | int | float):  # a subclass (an enum's value type)
         return value
@@ -350,43 +347,34 @@ class _Constraint:
         return handler(typing.Annotated[source, self.pydantic_marker()])
 
 
-class Ge(_Constraint):
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {"Ge": operator.ge, "Gt": operator.gt, "Le": operator.le}
+
+
+class _Bound(_Constraint):
+    """A numeric bound; each subclass is named as the annotated_types class pydantic receives."""
+
     def __init__(self, bound: float) -> None:
         self.bound = bound
 
     def ok(self, value: Any) -> bool:
-        return bool(value >= self.bound)
+        return bool(_COMPARE[type(self).__name__](value, self.bound))
 
     def pydantic_marker(self) -> Any:
         import annotated_types
 
-        return annotated_types.Ge(self.bound)
+        return getattr(annotated_types, type(self).__name__)(self.bound)
 
 
-class Gt(_Constraint):
-    def __init__(self, bound: float) -> None:
-        self.bound = bound
-
-    def ok(self, value: Any) -> bool:
-        return bool(value > self.bound)
-
-    def pydantic_marker(self) -> Any:
-        import annotated_types
-
-        return annotated_types.Gt(self.bound)
+class Ge(_Bound):
+    """value >= bound"""
 
 
-class Le(_Constraint):
-    def __init__(self, bound: float) -> None:
-        self.bound = bound
+class Gt(_Bound):
+    """value > bound"""
 
-    def ok(self, value: Any) -> bool:
-        return bool(value <= self.bound)
 
-    def pydantic_marker(self) -> Any:
-        import annotated_types
-
-        return annotated_types.Le(self.bound)
+class Le(_Bound):
+    """value <= bound"""
 
 
 class MinLen(_Constraint):

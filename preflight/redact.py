@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_plus
 
 from rabbitmq_preflight.facts import Facts, PortCheck, ProbeError, QueueTable
-from rabbitmq_preflight.record import Record
+from rabbitmq_preflight.record import PLAIN_TYPES, Record
 
 if TYPE_CHECKING:
     from rabbitmq_preflight.collect.options import CollectOptions
@@ -37,7 +37,6 @@ _FREE_TEXT: dict[type[Record], tuple[str, ...]] = {
 _SKIP: tuple[type[Record], ...] = (QueueTable,)
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})  # a field holding one of these holds no record
 
 
 def secret_forms(secret: str, user: str | None = None) -> set[str]:
@@ -103,7 +102,7 @@ class Redactor:
                     setattr(model, name, clean)
         for name, _, _ in cls.__record_fields__:  # fields only, not a record's cache attributes
             value = values[name]
-            if type(value) not in _PLAIN and name not in fields:  # plain values (most) hold no record
+            if type(value) not in PLAIN_TYPES and name not in fields:  # plain values (most) hold no record
                 self._visit(value, done)
         errors = values.get("collector_errors")
         if isinstance(errors, list):
