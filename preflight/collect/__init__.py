@@ -20,6 +20,7 @@ from rabbitmq_preflight.collect import amqp
 from rabbitmq_preflight.collect.cookie import collect_cookie
 from rabbitmq_preflight.collect.distribution import collect_distribution
 from rabbitmq_preflight.collect.localhost import collect_listeners
+from rabbitmq_preflight.collect.localscan import LocalScans
 from rabbitmq_preflight.collect.management import (
     collect_management_node,
     collect_management_port,
@@ -178,8 +179,13 @@ def collect(inv: Inventory, opts: CollectOptions) -> Facts:
     # A peer that echoed our password or cookie: redacted before the facts leave here — each finished
     # node's as it finishes, the rest (nodes cut off by the deadline, the cluster-wide facts) after.
     scrubbed = ScrubbedEarly(run_secrets(opts))
+    local = LocalScans.start()  # first: the child scans this host on another core while we probe
+    opts = dataclasses.replace(opts, local=local)
     with full_collections_deferred():  # a full collection is one long turn of the loop: the deadline waits
-        asyncio.run(_keep(_discover_then_collect(inv, opts, scrubbed), out))
+        try:
+            asyncio.run(_keep(_discover_then_collect(inv, opts, scrubbed), out))
+        finally:
+            local.close()
         inv, view = out[0]
         facts = Facts(tool_version=__version__, inventory=InventorySummary.of(inv), views=[view])
         return scrubbed.redactor.scrub(facts, already=scrubbed.nodes)

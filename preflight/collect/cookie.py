@@ -17,7 +17,6 @@ report weak cookies.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -334,7 +333,7 @@ def _readable(read: Callable[[], T]) -> T | None:
 
 
 async def collect_cookie(view: View, opts: CollectOptions) -> None:
-    """The view collector: cookie sources first (cheap), then the process scan (psutil, in a thread)."""
+    """The view collector: cookie sources first (cheap), then the process scan (psutil: see localscan)."""
     view.cookie = opts.local_cookie.facts.model_copy()
-    processes = await asyncio.to_thread(scan_erlang_processes)
+    processes = await opts.local.processes()
     view.cookie = view.cookie.model_copy(update={"processes": processes})

@@ -7,7 +7,6 @@ RabbitMQ needs is taken, by user X". Only collected when this host is one of the
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import pwd
 import time
@@ -101,15 +100,17 @@ def list_listeners() -> list[Listener]:
     return listeners
 
 
+def observe_listeners() -> Observation[list[Listener]]:
+    """The local listening sockets, or why they are not visible (blocking: /proc and psutil)."""
+    t0 = time.perf_counter()
+    try:
+        listeners = list_listeners()
+    except Denied as failure:
+        return Observation[list[Listener]](error=ProbeError.of(failure))
+    return Observation[list[Listener]](value=listeners, latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+
+
 async def collect_listeners(view: View, opts: CollectOptions) -> None:
     if view.origin.node is None:
         return  # not a cluster host: nothing local to judge
-    t0 = time.perf_counter()
-    try:
-        listeners = await asyncio.to_thread(list_listeners)
-    except Denied as failure:
-        view.listeners = Observation[list[Listener]](error=ProbeError.of(failure))
-        return
-    view.listeners = Observation[list[Listener]](
-        value=listeners, latency_ms=round((time.perf_counter() - t0) * 1000, 2)
-    )
+    view.listeners = await opts.local.listeners()

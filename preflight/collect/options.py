@@ -10,6 +10,7 @@ from dataclasses import field
 from typing import Any
 
 from rabbitmq_preflight.collect.cookie import LocalCookie, read_local_cookie
+from rabbitmq_preflight.collect.localscan import LocalScans
 from rabbitmq_preflight.inventory import Inventory, NodeSpec
 from rabbitmq_preflight.record import lean
 
@@ -33,6 +34,8 @@ class CollectOptions:
     # Management API answers of this run, by URL (see management.ManagementApi.get_json): each GET is sent
     # to a node once per run, whichever collector asks first. Shared by `dataclasses.replace` copies.
     answers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The local host's scans (listeners, Erlang VMs), each done once per run; `collect` forks their child.
+    local: LocalScans = field(default_factory=LocalScans, compare=False, repr=False)
 
     @property
     def management(self) -> bool:
@@ -61,5 +64,5 @@ class CollectOptions:
             inventory=inv,
             timeout=timeout if timeout is not None else inv.cluster.probe_timeout,
             deadline=deadline if deadline is not None else inv.cluster.deadline,
-            **dict[str, Any](extra),  # boolean flags (no_handshake…), never `answers`
+            **dict[str, Any](extra),  # boolean flags (no_handshake…), never `answers` or `local`
         )

@@ -1,0 +1,175 @@
+"""The local host's two scans — listening sockets and Erlang VMs — done by a forked child when it can.
+
+Why a child: both scans use psutil, whose import (~12 ms) and /proc walks (~20 ms of CPU with 84
+processes, more on a busy host) ran in threads that competed with the probes' event loop for the GIL:
+a check of the healthy lab took ~37 ms longer with the scans than without (interleaved runs). A child
+forked as collection starts does the same work on another core, inherits every module this process
+has already imported, and hands the two observations back over a pipe. A child stuck on a /proc read
+(a process in uninterruptible sleep) is killed when the run ends; a thread could only be abandoned.
+
+Forking a process that runs other threads is unsafe (a lock another thread holds stays held in the
+child), so the child is used only while this process has a single thread: `preflight check`. The
+daemon (scheduler and health threads), `--ssh` (its collection thread) and `--wait`'s later attempts
+scan in threads, as before. The pipe carries pickles, which is safe only because the one writer is
+our own forked child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+from typing import TYPE_CHECKING, NoReturn
+
+from rabbitmq_preflight.collect.cookie import scan_erlang_processes
+from rabbitmq_preflight.collect.localhost import observe_listeners
+
+if TYPE_CHECKING:
+    from rabbitmq_preflight.facts import ErlangProcess, Listener, Observation
+
+    Scanned = tuple[Observation[list[Listener]], Observation[list[ErlangProcess]]]
+
+_CHILD_FAILED = 70  # the child's exit status when it could not send its answer (EX_SOFTWARE)
+
+
+class LocalScanFailed(Exception):
+    """The child ended without an answer, or raised: a bug, reported like a collector that raised."""
+
+
+class LocalScans:
+    """The run's local scans: from the child when `start()` could fork one, else each in a thread."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None  # the child, until reaped
+        self._fd: int | None = None  # the pipe's read end
+        self._answer: asyncio.Future[Scanned] | None = None
+
+    @classmethod
+    def start(cls) -> LocalScans:
+        """Fork the child now (its work overlaps everything that follows), if this process may fork."""
+        scans = cls()
+        if threading.active_count() == 1:
+            scans._fork()
+        return scans
+
+    def _fork(self) -> None:
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:
+            return
+        try:
+            pid = os.fork()
+        except OSError:  # EAGAIN / ENOMEM: the threads will do
+            os.close(read_end)
+            os.close(write_end)
+            return
+        if pid == 0:
+            _child(read_end, write_end)
+        os.close(write_end)
+        self.pid, self._fd = pid, read_end
+
+    async def listeners(self) -> Observation[list[Listener]]:
+        if self._fd is None:
+            return await asyncio.to_thread(observe_listeners)
+        return (await self._from_child())[0]
+
+    async def processes(self) -> Observation[list[ErlangProcess]]:
+        if self._fd is None:
+            return await asyncio.to_thread(scan_erlang_processes)
+        return (await self._from_child())[1]
+
+    async def _from_child(self) -> Scanned:
+        """Both observations, read once for both collectors (shielded: one cancelled waiter, e.g. at the
+        deadline, does not cancel the read the other awaits)."""
+        if self._answer is None:
+            self._answer = asyncio.ensure_future(self._read())
+        return await asyncio.shield(self._answer)
+
+    async def _read(self) -> Scanned:
+        import pickle
+
+        assert self._fd is not None
+        data = await _read_to_end(self._fd)
+        status = self._reap()
+        if not data:
+            raise LocalScanFailed(f"the local scan's process ended without an answer ({status})")
+        # The pipe was made before the fork and its write end lives only in our own child: no one else writes.
+        outcome, payload = pickle.loads(data)  # noqa: S301
+        if outcome != "ok":
+            raise LocalScanFailed(f"the local scan raised {payload}")
+        scanned: Scanned = payload
+        return scanned
+
+    def _reap(self) -> str:
+        pid, self.pid = self.pid, None
+        if pid is None:
+            return "already reaped"
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # reaped by someone else (a SIGCHLD handler): nothing to wait for
+            return "reaped elsewhere"
+        return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+    def close(self) -> None:
+        """At the end of the run: a child still scanning is killed and reaped, the pipe closed."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):  # a zombie ignores it; its pid stays ours until reaped
+                os.kill(self.pid, signal.SIGKILL)
+            self._reap()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _child(read_end: int, write_end: int) -> NoReturn:
+    """In the forked child: scan, send the pickled answer, and leave at once — no atexit handler, no
+    flush of buffers inherited from the parent, whatever happens."""
+    code = _CHILD_FAILED
+    try:
+        import pickle
+
+        os.close(read_end)
+        try:
+            answer: tuple[str, object] = ("ok", (observe_listeners(), scan_erlang_processes()))
+        except Exception as exc:  # a bug: its type goes back (a message may quote local data)
+            answer = ("raised", type(exc).__name__)
+        view = memoryview(pickle.dumps(answer))
+        while view:
+            view = view[os.write(write_end, view):]
+        code = 0
+    finally:
+        os._exit(code)
+
+
+async def _read_to_end(fd: int) -> bytes:
+    """Everything the child writes, read as the event loop finds it readable (no thread needed)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    chunks: list[bytes] = []
+    os.set_blocking(fd, False)
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            loop.remove_reader(fd)
+            if not done.done():
+                done.set_exception(exc)
+            return
+        if chunk:
+            chunks.append(chunk)
+            return
+        loop.remove_reader(fd)
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+    return b"".join(chunks)

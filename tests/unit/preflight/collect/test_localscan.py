@@ -1,0 +1,153 @@
+"""The local scans' forked child (`collect/localscan.py`): same answers as the threads, failures named,
+a stuck child killed, and never a fork while other threads run.
+
+Each test that forks runs in a fresh single-threaded interpreter (pytest's own process may hold
+threads), which prints what it observed as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rabbitmq_preflight.collect.localscan import LocalScans
+from tests.conftest import ROOT
+from tests.unit.preflight.collect.test_cookie import SECRET, fake_beam  # noqa: F401 (a fixture)
+
+PRELUDE = textwrap.dedent("""\
+    import asyncio, json, os, sys, time
+    from rabbitmq_preflight.collect import localscan
+    from rabbitmq_preflight.collect.localscan import LocalScans, LocalScanFailed
+
+    def out(**kw):
+        print(json.dumps(kw))
+    """)
+
+
+def run(body: str) -> dict[str, object]:
+    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(body)], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, object] = json.loads(proc.stdout.splitlines()[-1])
+    return result
+
+
+def test_the_child_answers_what_the_threads_answer(fake_beam: int) -> None:  # noqa: F811
+    got = run(f"""
+        scans = LocalScans.start()
+        child = scans.pid
+        async def both():
+            return await scans.listeners(), await scans.processes()
+        listeners, processes = asyncio.run(both())
+        scans.close()
+        threaded = localscan.observe_listeners()
+        mine = [p for p in processes.value if p.pid == {fake_beam}]
+        out(child=child, parent=os.getpid(), reaped=scans.pid is None,
+            ports=sorted({{(x.address, x.port) for x in listeners.value}}),
+            threaded_ports=sorted({{(x.address, x.port) for x in threaded.value}}),
+            mine=[p.model_dump(mode="json") for p in mine], dump=processes.model_dump_json())
+        """)
+    assert isinstance(got["child"], int) and got["child"] != got["parent"] and got["reaped"] is True
+    assert got["ports"] == got["threaded_ports"] and got["ports"], got
+    mines = got["mine"]
+    assert isinstance(mines, list) and len(mines) == 1, got
+    mine = mines[0]
+    assert mine["cookie_in_cmdline"] and mine["cookie_in_env"] and mine["rabbit"]
+    assert SECRET.decode() not in str(got["dump"])
+
+
+def test_a_child_that_dies_without_answering_is_a_named_failure() -> None:
+    got = run("""
+        localscan.scan_erlang_processes = lambda: os._exit(3)
+        scans = LocalScans.start()
+        try:
+            asyncio.run(scans.processes())
+        except LocalScanFailed as exc:
+            out(error=str(exc), reaped=scans.pid is None)
+        """)
+    assert got == {"error": "the local scan's process ended without an answer (exit status 3)", "reaped": True}
+
+
+def test_a_child_that_raises_names_the_exception_type_only() -> None:
+    got = run("""
+        def boom():
+            raise ValueError("/proc/1/environ held SECRET")
+        localscan.observe_listeners = boom
+        scans = LocalScans.start()
+        try:
+            asyncio.run(scans.listeners())
+        except LocalScanFailed as exc:
+            out(error=str(exc))
+        """)
+    assert got == {"error": "the local scan raised ValueError"}
+
+
+def test_a_stuck_child_is_killed_and_reaped_when_the_run_ends() -> None:
+    got = run("""
+        localscan.scan_erlang_processes = lambda: time.sleep(60)
+        scans = LocalScans.start()
+        pid = scans.pid
+        async def give_up():
+            try:
+                async with asyncio.timeout(0.2):
+                    await scans.processes()
+            except TimeoutError:
+                return "timed out"
+        verdict = asyncio.run(give_up())
+        t0 = time.monotonic()
+        scans.close()
+        took = time.monotonic() - t0
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        out(verdict=verdict, alive=alive, reaped=scans.pid is None, fast=took < 5)
+        """)
+    assert got == {"verdict": "timed out", "alive": False, "reaped": True, "fast": True}
+
+
+def test_a_whole_check_forks_the_child_and_leaves_psutil_to_it(tmp_path: Path) -> None:
+    """Through collect(): the facts carry the scan, and the checking process never imported psutil."""
+    got = run(f"""
+        from rabbitmq_preflight.collect import collect
+        from rabbitmq_preflight.collect.options import CollectOptions
+        from rabbitmq_preflight.inventory import load_inventory
+        import pathlib
+        path = pathlib.Path({str(tmp_path)!r}) / "inventory.toml"
+        path.write_text('[cluster]\\nname = "scan"\\nprobe_timeout = 0.5\\ndeadline = 2.0\\n\\n'
+                        '[[nodes]]\\nname = "rabbit@localhost"\\naddress = "127.0.0.1"\\n')
+        inv = load_inventory(path)
+        facts = collect(inv, CollectOptions.of(inv))
+        view = facts.views[0]
+        out(processes_ok=view.cookie.processes.ok, errors=view.origin.collector_errors,
+            psutil_here="psutil" in sys.modules)
+        """)
+    assert got == {"processes_ok": True, "errors": [], "psutil_here": False}
+
+
+@pytest.fixture
+def another_thread() -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+def test_no_fork_while_another_thread_runs(another_thread: None) -> None:
+    """Forking then could leave the child a lock another thread held: the threads scan instead."""
+    scans = LocalScans.start()
+    assert scans.pid is None and threading.active_count() > 1
+    processes = asyncio.run(scans.processes())  # scanned in a thread of this process
+    assert processes.ok and processes.value is not None
+    scans.close()  # nothing to kill, nothing to close
