@@ -83,8 +83,31 @@ def test_frozen_hashes_by_value_and_refuses_assignment() -> None:
     assert len({leaned("h", 1, ()), leaned("h", 1, ()), leaned("h", 2, ())}) == 2
     with pytest.raises(TypeError, match="list"):
         hash(leaned("h"))  # a list field: unhashable, as with dataclass
+    for cls in (plain, leaned):  # the same errors, word for word: set or delete, field or not
+        spec = cls("h")
+        errors = []
+        for name, value in (("port", 2), ("new", 1), ("port", None)):
+            with pytest.raises(dataclasses.FrozenInstanceError) as caught:
+                if value is None:
+                    delattr(spec, name)
+                else:
+                    setattr(spec, name, value)
+            errors.append(str(caught.value))
+        assert errors == ["cannot assign to field 'port'", "cannot assign to field 'new'",
+                          "cannot delete field 'port'"]
+        assert spec.port == 5672
+
+
+def test_a_frozen_lean_class_may_extend_a_frozen_lean_class() -> None:
+    """dataclass refuses to mix frozen and unfrozen bases; lean classes tell it none is frozen, so the
+    one case the code uses — frozen on frozen — must still build and stay frozen."""
+    _, base = _pair(True)
+    child: type[Any] = lean(frozen=True)(type("Child", (base,), {"__annotations__": {"extra": "int"}, "extra": 0,
+                                                      "__module__": __name__}))
+    made = child("h", extra=3)
+    assert [f.name for f in dataclasses.fields(made)][-1] == "extra" and made.extra == 3
     with pytest.raises(dataclasses.FrozenInstanceError):
-        leaned("h").port = 2
+        made.extra = 4
 
 
 def test_unfrozen_is_unhashable_and_assignable() -> None:
