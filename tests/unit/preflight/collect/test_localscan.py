@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from rabbitmq_preflight.collect import localscan
+from rabbitmq_preflight.collect.cookie import scan_erlang_processes
+from rabbitmq_preflight.collect.localhost import observe_listeners
 from rabbitmq_preflight.collect.localscan import LocalScans
+from rabbitmq_preflight.facts import Listener, Observation, ProbeError
+from rabbitmq_preflight.record import Decline
 from tests.conftest import ROOT
 from tests.unit.preflight.collect.test_cookie import SECRET, fake_beam  # noqa: F401 (a fixture)
 
@@ -132,6 +137,21 @@ def test_a_whole_check_forks_the_child_and_leaves_psutil_to_it(tmp_path: Path) -
             psutil_here="psutil" in sys.modules)
         """)
     assert got == {"processes_ok": True, "errors": [], "psutil_here": False}
+
+
+def test_the_answer_survives_its_trip_through_json(fake_beam: int) -> None:  # noqa: F811
+    """What the child sends is rebuilt into equal records; anything not exactly the facts' types is refused."""
+    listeners, processes = observe_listeners(), scan_erlang_processes()
+    failed = Observation[list[Listener]](error=ProbeError(kind="denied", detail="no listening sockets visible"))
+    for observed in (listeners, processes, failed):
+        assert observed.ok or observed.error is not None
+    sent = json.loads(json.dumps([listeners.model_dump(mode="json"), processes.model_dump(mode="json")]))
+    assert localscan._rebuild(sent) == (listeners, processes)
+    assert localscan._rebuild([failed.model_dump(mode="json"), processes.model_dump(mode="json")])[0] == failed
+    bad_port = {"value": [{"address": "0.0.0.0", "port": "5672"}], "error": None, "latency_ms": 1.0}
+    for garbage in ([bad_port, sent[1]], [sent[0]], {"value": None}, [sent[0], {**sent[1], "extra": 1}]):
+        with pytest.raises(Decline):
+            localscan._rebuild(garbage)
 
 
 @pytest.fixture
