@@ -154,6 +154,23 @@ def test_the_answer_survives_its_trip_through_json(fake_beam: int) -> None:  # n
             localscan._rebuild(garbage)
 
 
+def test_a_fork_refused_by_the_system_falls_back_to_the_threads() -> None:
+    """EAGAIN (a process limit) or ENOMEM (strict overcommit and a big parent): the threads scan instead."""
+    got = run("""
+        import errno
+        def refuse():
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        os.fork = refuse
+        fds_before = sorted(os.listdir("/proc/self/fd"))
+        scans = LocalScans.start()
+        fds_after = sorted(os.listdir("/proc/self/fd"))
+        processes = asyncio.run(scans.processes())
+        scans.close()
+        out(pid=scans.pid, ok=processes.ok, fds=fds_after == fds_before)
+        """)
+    assert got == {"pid": None, "ok": True, "fds": True}  # and the pipe made for the child was closed
+
+
 @pytest.fixture
 def another_thread() -> Iterator[None]:
     stop = threading.Event()
