@@ -67,7 +67,7 @@ class LocalScans:
             os.close(write_end)
             return
         if pid == 0:
-            _child(read_end, write_end)
+            _child(write_end)
         os.close(write_end)
         self.pid, self._fd = pid, read_end
 
@@ -126,12 +126,15 @@ class LocalScans:
             self._fd = None
 
 
-def _child(read_end: int, write_end: int) -> NoReturn:
+def _child(write_end: int) -> NoReturn:
     """In the forked child: scan, send the dumped answer, and leave at once — no atexit handler, no
     flush of buffers inherited from the parent, whatever happens."""
     code = _CHILD_FAILED
     try:
-        os.close(read_end)
+        # Every inherited descriptor but the answer's goes (as subprocess's close_fds): a copy of a socket
+        # or of a pipe's write end held here would keep it open for the parent's peers until we exit.
+        os.closerange(3, write_end)
+        os.closerange(write_end + 1, _max_fd())
         try:
             answer: tuple[str, Any] = ("ok", (observe_listeners().model_dump(mode="json"),
                                                  scan_erlang_processes().model_dump(mode="json")))
@@ -143,6 +146,13 @@ def _child(read_end: int, write_end: int) -> NoReturn:
         code = 0
     finally:
         os._exit(code)
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (OSError, ValueError):
+        return 1 << 16
 
 
 def _rebuild(payload: Any) -> Scanned:

@@ -154,6 +154,32 @@ def test_the_answer_survives_its_trip_through_json(fake_beam: int) -> None:  # n
             localscan._rebuild(garbage)
 
 
+def test_the_child_keeps_none_of_the_parents_descriptors() -> None:
+    """A copy of a pipe's write end (or a socket) held by the child would keep it open for its peer."""
+    got = run("""
+        from rabbitmq_preflight.facts import Listener, Observation
+        read_end, write_end = os.pipe()  # the parent's, e.g. an ssh session's stdin
+        def link(fd):
+            try:
+                return os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                return "gone"  # listdir's own descriptor, closed by now
+        def fds():
+            held = [int(n) for n in os.listdir("/proc/self/fd")]
+            return Observation[list[Listener]](value=[Listener(address=link(n), port=n) for n in held],
+                                               latency_ms=0.0)
+        localscan.observe_listeners = fds
+        scans = LocalScans.start()
+        listeners = asyncio.run(scans.listeners())
+        scans.close()
+        out(child=[x.address for x in listeners.value if x.port > 2], parent=link(read_end))
+        """)
+    child, parent = got["child"], got["parent"]
+    assert isinstance(child, list) and str(parent).startswith("pipe:[")
+    assert parent not in child, got  # the parent's pipe (one inode for both ends) is not held
+    assert len([c for c in child if str(c).startswith("pipe:[")]) == 1, got  # only the answer's pipe
+
+
 def test_a_fork_refused_by_the_system_falls_back_to_the_threads() -> None:
     """EAGAIN (a process limit) or ENOMEM (strict overcommit and a big parent): the threads scan instead."""
     got = run("""
