@@ -133,8 +133,7 @@ def _child(write_end: int) -> NoReturn:
     try:
         # Every inherited descriptor but the answer's goes (as subprocess's close_fds): a copy of a socket
         # or of a pipe's write end held here would keep it open for the parent's peers until we exit.
-        os.closerange(3, write_end)
-        os.closerange(write_end + 1, _max_fd())
+        _close_all_but(write_end)
         try:
             answer: tuple[str, Any] = ("ok", (observe_listeners().model_dump(mode="json"),
                                                  scan_erlang_processes().model_dump(mode="json")))
@@ -148,11 +147,14 @@ def _child(write_end: int) -> NoReturn:
         os._exit(code)
 
 
-def _max_fd() -> int:
-    try:
-        return os.sysconf("SC_OPEN_MAX")
-    except (OSError, ValueError):
-        return 1 << 16
+def _close_all_but(keep: int) -> None:
+    """Close the descriptors this process holds (read from /proc: `closerange` up to a limit of 2**30
+    closes one by one where the kernel lacks close_range), except stdio and `keep`."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):  # listdir's own descriptor, already closed
+                os.close(fd)
 
 
 def _rebuild(payload: Any) -> Scanned:
