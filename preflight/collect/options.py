@@ -34,7 +34,7 @@ class CollectOptions:
     # Management API answers of this run, by URL (see management.ManagementApi.get_json): each GET is sent
     # to a node once per run, whichever collector asks first. Shared by `dataclasses.replace` copies.
     answers: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    # The local host's scans (listeners, Erlang VMs), each done once per run; `collect` forks their child.
+    # The local host's scans (listeners, Erlang VMs): `collect` forks a child whose one answer serves the run.
     local: LocalScans = field(default_factory=LocalScans, compare=False, repr=False)
 
     @property
