@@ -64,7 +64,14 @@ class Daemon:
             return []
         data = self.audit.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]
-        return [json.loads(line) for line in complete.splitlines()]
+        out = []
+        for number, line in enumerate(complete.splitlines(), 1):
+            try:
+                out.append(json.loads(line))
+            except ValueError:  # name the line: a torn record is what the daemon tests hunt for
+                raise AssertionError(f"{self.audit}: line {number} of {len(complete.splitlines())} is not a "
+                                     f"record ({len(line)} bytes): {line[:120]!r}…{line[-60:]!r}") from None
+        return out
 
     def run_details(self, run: Record) -> tuple[list[Record], list[Record]]:
         """The findings and checks of an `audit.run`, inline or split over the records before it."""
