@@ -10,8 +10,10 @@ has already imported, and hands the two observations back over a pipe. A child s
 Forking a process that runs other threads is unsafe (a lock another thread holds stays held in the
 child), so the child is used only while this process has a single thread: `preflight check`. The
 daemon (scheduler and health threads), `--ssh` (its collection thread) and `--wait`'s later attempts
-scan in threads, as before. The answer crosses the pipe as JSON (a pickle would cost its import, ~4 ms,
-and trust) and is rebuilt with `record.strict_build`, which takes nothing but the exact field types.
+scan in threads, as before, and so does a run whose child fails (killed, crashed, garbled): the child
+is only the faster way to the same facts. The answer crosses the pipe as JSON (a pickle would cost its
+import, ~4 ms, and trust) and is rebuilt with `record.strict_build`, which takes nothing but the exact
+field types.
 """
 
 from __future__ import annotations
@@ -36,16 +38,18 @@ _CHILD_FAILED = 70  # the child's exit status when it could not send its answer 
 
 
 class LocalScanFailed(Exception):
-    """The child ended without an answer, or raised: a bug, reported like a collector that raised."""
+    """The child ended without an answer, raised, or answered garbage: the threads scan instead."""
 
 
 class LocalScans:
-    """The run's local scans: from the child when `start()` could fork one, else each in a thread."""
+    """The run's local scans: from the child when `start()` could fork one and it answered, else each in a
+    thread."""
 
     def __init__(self) -> None:
         self.pid: int | None = None  # the child, until reaped
         self._fd: int | None = None  # the pipe's read end
         self._answer: asyncio.Future[Scanned] | None = None
+        self.fallback_reason: str | None = None  # why the child's answer was not used (then threads scanned)
 
     @classmethod
     def start(cls) -> LocalScans:
@@ -72,14 +76,24 @@ class LocalScans:
         self.pid, self._fd = pid, read_end
 
     async def listeners(self) -> Observation[list[Listener]]:
-        if self._fd is None:
-            return await asyncio.to_thread(observe_listeners)
-        return (await self._from_child())[0]
+        scanned = await self._child_answer()
+        return scanned[0] if scanned is not None else await asyncio.to_thread(observe_listeners)
 
     async def processes(self) -> Observation[list[ErlangProcess]]:
+        scanned = await self._child_answer()
+        return scanned[1] if scanned is not None else await asyncio.to_thread(scan_erlang_processes)
+
+    async def _child_answer(self) -> Scanned | None:
+        """The child's answer; None without a child, or when it failed. The scan is then done here, in a
+        thread: the child is only a faster way, so a child the OOM killer took, or a bug in it, changes
+        no verdict (a bug raises again here, with its own type, as a failed collector)."""
         if self._fd is None:
-            return await asyncio.to_thread(scan_erlang_processes)
-        return (await self._from_child())[1]
+            return None
+        try:
+            return await self._from_child()
+        except LocalScanFailed as failed:
+            self.fallback_reason = str(failed)
+            return None
 
     async def _from_child(self) -> Scanned:
         """Both observations, read once for both collectors (shielded: one cancelled waiter, e.g. at the
@@ -135,8 +149,7 @@ def _child(write_end: int) -> NoReturn:
         # or of a pipe's write end held here would keep it open for the parent's peers until we exit.
         _close_all_but(write_end)
         try:
-            answer: tuple[str, Any] = ("ok", (observe_listeners().model_dump(mode="json"),
-                                                 scan_erlang_processes().model_dump(mode="json")))
+            answer: tuple[str, Any] = ("ok", _scan_in_child())
         except Exception as exc:  # a bug: its type goes back (a message may quote local data)
             answer = ("raised", type(exc).__name__)
         view = memoryview(json.dumps(answer).encode())
@@ -145,6 +158,11 @@ def _child(write_end: int) -> NoReturn:
         code = 0
     finally:
         os._exit(code)
+
+
+def _scan_in_child() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both scans, dumped for the pipe."""
+    return observe_listeners().model_dump(mode="json"), scan_erlang_processes().model_dump(mode="json")
 
 
 def _close_all_but(keep: int) -> None:

@@ -30,7 +30,7 @@ from tests.unit.preflight.collect.test_cookie import SECRET, fake_beam  # noqa: 
 PRELUDE = textwrap.dedent("""\
     import asyncio, json, os, sys, time
     from rabbitmq_preflight.collect import localscan
-    from rabbitmq_preflight.collect.localscan import LocalScans, LocalScanFailed
+    from rabbitmq_preflight.collect.localscan import LocalScans
 
     def out(**kw):
         print(json.dumps(kw))
@@ -69,35 +69,33 @@ def test_the_child_answers_what_the_threads_answer(fake_beam: int) -> None:  # n
     assert SECRET.decode() not in str(got["dump"])
 
 
-def test_a_child_that_dies_without_answering_is_a_named_failure() -> None:
-    got = run("""
-        localscan.scan_erlang_processes = lambda: os._exit(3)
-        scans = LocalScans.start()
-        try:
-            asyncio.run(scans.processes())
-        except LocalScanFailed as exc:
-            out(error=str(exc), reaped=scans.pid is None)
-        """)
-    assert got == {"error": "the local scan's process ended without an answer (exit status 3)", "reaped": True}
-
-
-def test_a_child_that_raises_names_the_exception_type_only() -> None:
-    got = run("""
+@pytest.mark.parametrize(("child", "reason"), [
+    ("lambda: os._exit(3)", "the local scan's process ended without an answer (exit status 3)"),
+    ("lambda: os.kill(os.getpid(), 9)", "the local scan's process ended without an answer (exit status -9)"),
+    ("boom", "the local scan raised ValueError"),  # the type only: its message quotes local data
+    ("lambda: ({'value': 1}, {})", "the local scan's answer does not fit the facts' types"),
+])
+def test_a_failed_child_changes_no_verdict_the_threads_scan_instead(child: str, reason: str) -> None:
+    """Killed (the OOM killer), crashed or garbled: the same facts come from the threads, and why is kept."""
+    got = run(f"""
         def boom():
             raise ValueError("/proc/1/environ held SECRET")
-        localscan.observe_listeners = boom
+        localscan._scan_in_child = {child}
         scans = LocalScans.start()
-        try:
-            asyncio.run(scans.listeners())
-        except LocalScanFailed as exc:
-            out(error=str(exc))
+        child = scans.pid
+        async def both():
+            return await scans.listeners(), await scans.processes()
+        listeners, processes = asyncio.run(both())
+        scans.close()
+        out(forked=child is not None, ok=[listeners.ok, processes.ok], reason=scans.fallback_reason,
+            reaped=scans.pid is None)
         """)
-    assert got == {"error": "the local scan raised ValueError"}
+    assert got == {"forked": True, "ok": [True, True], "reason": reason, "reaped": True}
 
 
 def test_a_stuck_child_is_killed_and_reaped_when_the_run_ends() -> None:
     got = run("""
-        localscan.scan_erlang_processes = lambda: time.sleep(60)
+        localscan._scan_in_child = lambda: time.sleep(60)
         scans = LocalScans.start()
         pid = scans.pid
         async def give_up():
