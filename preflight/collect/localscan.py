@@ -104,7 +104,10 @@ class LocalScans:
 
     async def _read(self) -> Scanned:
         assert self._fd is not None
-        data = await _read_to_end(self._fd)
+        try:
+            data = await _read_to_end(self._fd)
+        except OSError as exc:
+            raise LocalScanFailed(f"reading the local scan's answer failed: {exc.strerror or exc}") from None
         status = self._reap()
         if not data:
             raise LocalScanFailed(f"the local scan's process ended without an answer ({status})")
