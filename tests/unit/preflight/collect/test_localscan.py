@@ -34,6 +34,15 @@ PRELUDE = textwrap.dedent("""\
 
     def out(**kw):
         print(json.dumps(kw))
+
+    def scan_all():  # fork, read both observations, close: (scans, the child's pid, listeners, processes)
+        scans = LocalScans.start()
+        child = scans.pid
+        async def both():
+            return await scans.listeners(), await scans.processes()
+        listeners, processes = asyncio.run(both())
+        scans.close()
+        return scans, child, listeners, processes
     """)
 
 
@@ -47,12 +56,7 @@ def run(body: str) -> dict[str, object]:
 
 def test_the_child_answers_what_the_threads_answer(fake_beam: int) -> None:  # noqa: F811
     got = run(f"""
-        scans = LocalScans.start()
-        child = scans.pid
-        async def both():
-            return await scans.listeners(), await scans.processes()
-        listeners, processes = asyncio.run(both())
-        scans.close()
+        scans, child, listeners, processes = scan_all()
         threaded = localscan.observe_listeners()
         mine = [p for p in processes.value if p.pid == {fake_beam}]
         out(child=child, parent=os.getpid(), reaped=scans.pid is None,
@@ -81,12 +85,7 @@ def test_a_failed_child_changes_no_verdict_the_threads_scan_instead(child: str, 
         def boom():
             raise ValueError("/proc/1/environ held SECRET")
         localscan._scan_in_child = {child}
-        scans = LocalScans.start()
-        child = scans.pid
-        async def both():
-            return await scans.listeners(), await scans.processes()
-        listeners, processes = asyncio.run(both())
-        scans.close()
+        scans, child, listeners, processes = scan_all()
         out(forked=child is not None, ok=[listeners.ok, processes.ok], reason=scans.fallback_reason,
             reaped=scans.pid is None)
         """)
