@@ -363,17 +363,16 @@ class _Constraint:
         return handler(typing.Annotated[source, self.pydantic_marker()])
 
 
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {"Ge": operator.ge, "Gt": operator.gt, "Le": operator.le}
-
-
 class _Bound(_Constraint):
     """A numeric bound; each subclass is named as the annotated_types class pydantic receives."""
+
+    compare: ClassVar[Callable[[Any, Any], Any]]
 
     def __init__(self, bound: float) -> None:
         self.bound = bound
 
     def ok(self, value: Any) -> bool:
-        return bool(_COMPARE[type(self).__name__](value, self.bound))
+        return bool(type(self).compare(value, self.bound))
 
     def pydantic_marker(self) -> Any:
         import annotated_types
@@ -384,13 +383,19 @@ class _Bound(_Constraint):
 class Ge(_Bound):
     """value >= bound"""
 
+    compare = operator.ge
+
 
 class Gt(_Bound):
     """value > bound"""
 
+    compare = operator.gt
+
 
 class Le(_Bound):
     """value <= bound"""
+
+    compare = operator.le
 
 
 class MinLen(_Constraint):

@@ -37,8 +37,6 @@ _FREE_TEXT: dict[type[Record], tuple[str, ...]] = {
 _SKIP: tuple[type[Record], ...] = (QueueTable,)
 
 
-
-
 def secret_forms(secret: str, user: str | None = None) -> set[str]:
     """The ways `secret` can appear in text a peer sends back."""
     forms = {
